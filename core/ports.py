@@ -61,9 +61,7 @@ class Subscription(Protocol):
 class EventStore(Protocol):
     """Append-only storage of events, one ordered history per aggregate, one global order."""
 
-    async def append(
-        self, key: AggregateKey, events: Sequence[NewEvent], *, expected: Revision
-    ) -> Revision:
+    async def append(self, key: AggregateKey, events: Sequence[NewEvent], *, expected: Revision) -> Revision:
         """Append ``events`` atomically if the aggregate is still at ``expected``.
 
         Raises ``core.errors.ConcurrencyConflict`` when another writer got there first. A retry

@@ -103,9 +103,7 @@ class EventCodec:
             for step in range(version, cls.schema_version):
                 upcast = self._upcasters.get((tag, step))
                 if upcast is None:
-                    return UndecodableEvent(
-                        reason=f"{tag} v{step} has no upcaster to v{step + 1}", data=data
-                    )
+                    return UndecodableEvent(reason=f"{tag} v{step} has no upcaster to v{step + 1}", data=data)
                 obj = upcast(obj)
             obj["type"] = tag
             converted: Event = msgspec.convert(obj, cls)
