@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install lint typecheck imports unit test run bench clean
+.PHONY: help install lint typecheck imports unit test run bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ run: $(STAMP) ## start the local stack (durable nats-server) and show a host's h
 
 bench: $(STAMP) ## event-store benchmark (prints ratios against raw nats-py)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.eventstore
+
+docs: $(STAMP) ## regenerate generated docs (settings reference)
+	$(BIN)/python -c "from metalstream import settings; print(settings.reference())" > docs/settings.md
 
 clean: ## remove the virtualenv and local state
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -97,3 +97,22 @@ class EventStore(Protocol):
     async def last_position(self) -> int:
         """The global position of the newest event, 0 for an empty store."""
         ...
+
+
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """A projection's saved progress: the last position it folded and its state then."""
+
+    position: int
+    snapshot: bytes = b""
+
+
+class CheckpointStore(Protocol):
+    """Durable storage for projection checkpoints (one per projection name)."""
+
+    async def load(self, name: str) -> Checkpoint | None:
+        """The newest checkpoint saved under ``name``, or None."""
+        ...
+
+    async def save(self, name: str, checkpoint: Checkpoint) -> None:
+        """Replace the checkpoint saved under ``name``."""
+        ...

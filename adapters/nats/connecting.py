@@ -1,0 +1,71 @@
+"""Opening the NATS connection the event store runs on.
+
+Production NATS deployments use several servers, credentials files or nkeys, and TLS (often
+mutual). All of that is decided here, once, so the rest of the adapter only sees a connected
+client. Reconnection is left on (nats-py rotates through the URLs); the event store's own
+timeouts decide how long an operation waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+
+import nats
+from nats.aio.client import Client
+
+from core.errors import StoreUnavailable
+
+
+def tls_context(*, ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext | None:
+    """A client TLS context when a CA or client certificate is configured, else None."""
+    if not (ca_file or cert_file):
+        return None
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+async def connect(
+    urls: Sequence[str],
+    *,
+    name: str = "metalstream",
+    credentials_file: str | None = None,
+    nkey_seed_file: str | None = None,
+    tls_ca_file: str | None = None,
+    tls_cert_file: str | None = None,
+    tls_key_file: str | None = None,
+    connect_timeout: float = 5.0,
+    max_reconnect_attempts: int = -1,
+) -> Client:
+    """Connect to NATS or raise ``StoreUnavailable`` naming the servers tried."""
+    client = Client()
+    try:
+        async with asyncio.timeout(connect_timeout * max(1, len(urls)) + 1):
+            await client.connect(
+                servers=list(urls),
+                name=name,
+                connect_timeout=max(1, round(connect_timeout)),
+                allow_reconnect=True,
+                max_reconnect_attempts=max_reconnect_attempts,
+                reconnect_time_wait=1,
+                user_credentials=credentials_file,
+                nkeys_seed=nkey_seed_file,
+                tls=tls_context(ca_file=tls_ca_file, cert_file=tls_cert_file, key_file=tls_key_file),
+            )
+    except (TimeoutError, OSError, nats.errors.Error) as exc:
+        await _close_quietly(client)
+        servers = ", ".join(urls)
+        msg = f"cannot connect to NATS at {servers}: {type(exc).__name__}: {exc}"
+        raise StoreUnavailable(msg) from exc
+    return client
+
+
+async def _close_quietly(client: Client) -> None:
+    try:
+        async with asyncio.timeout(2):
+            await client.close()
+    except (TimeoutError, nats.errors.Error, OSError):
+        return

@@ -1,0 +1,208 @@
+"""The command handler: load an aggregate, decide, append, and retry on a concurrent write.
+
+One generic loop serves every aggregate type. Commands for one aggregate are serialised inside
+this process by a per-aggregate lock, so concurrent callers (the Kubernetes watcher, the
+provisioner, a CLI) queue instead of racing; optimistic concurrency in the store stays the guard
+across processes, and a conflict reloads the aggregate, decides again and retries.
+
+Live aggregates are cached with their revision. A cached state can only be stale if another
+process appended meanwhile, and then the append conflicts and the cache entry is refreshed, so
+the cache never lets a decision be recorded against an outdated state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import structlog
+
+from core.aggregates.base import AggregateDefinition
+from core.errors import ConcurrencyConflict, StoreUnavailable
+from core.events.base import Event, EventMetadata, NewEvent, RecordedEvent, UndecodableEvent
+from core.ids import AggregateKey
+from core.ports import NEW, EventStore, Revision
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+log = structlog.get_logger("metalstream.commanding")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Who is asking and why: becomes the envelope's actor, correlation and causation ids."""
+
+    actor: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[S]):
+    """What handling one command did."""
+
+    events: Sequence[Event]
+    """The events recorded (empty when the command changed nothing)."""
+    state: S
+    revision: Revision
+
+
+@dataclass(slots=True)
+class _Entry(Generic[S]):
+    state: S
+    revision: Revision
+
+
+class CommandHandler(Generic[S, C]):
+    """Handles commands for one aggregate type against an event store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        definition: AggregateDefinition[S, C],
+        *,
+        cache_size: int = 10_000,
+        max_attempts: int = 10,
+        unavailable_retries: int = 2,
+        clock: Callable[[], datetime] | None = None,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        self._store = store
+        self._definition = definition
+        self._cache: OrderedDict[str, _Entry[S]] = OrderedDict()
+        self._cache_size = cache_size
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._max_attempts = max_attempts
+        self._unavailable_retries = unavailable_retries
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._new_id = new_id or (lambda: uuid.uuid4().hex)
+        self.conflicts = 0
+        """Concurrency conflicts seen so far (a metric)."""
+
+    @property
+    def definition(self) -> AggregateDefinition[S, C]:
+        return self._definition
+
+    def _key(self, aggregate_id: str) -> AggregateKey:
+        return AggregateKey(type=self._definition.type, id=aggregate_id)
+
+    def _lock(self, aggregate_id: str) -> asyncio.Lock:
+        lock = self._locks.get(aggregate_id)
+        if lock is None:
+            lock = self._locks[aggregate_id] = asyncio.Lock()
+        return lock
+
+    def _remember(self, aggregate_id: str, entry: _Entry[S]) -> None:
+        self._cache[aggregate_id] = entry
+        self._cache.move_to_end(aggregate_id)
+        while len(self._cache) > self._cache_size:
+            evicted, _ = self._cache.popitem(last=False)
+            lock = self._locks.get(evicted)
+            if lock is not None and not lock.locked():
+                del self._locks[evicted]
+
+    async def _reload(self, aggregate_id: str) -> _Entry[S]:
+        history = await self._store.load(self._key(aggregate_id))
+        for record in history.events:
+            if isinstance(record.event, UndecodableEvent):
+                log.warning(
+                    "undecodable event in aggregate history; skipped",
+                    aggregate=str(self._key(aggregate_id)),
+                    position=record.envelope.position,
+                    reason=record.event.reason,
+                )
+        state = self._definition.fold([r.event for r in history.events])
+        entry = _Entry(state=state, revision=history.revision)
+        self._remember(aggregate_id, entry)
+        return entry
+
+    async def load(self, aggregate_id: str) -> tuple[S, Revision]:
+        """The current state and revision (from the cache when this process has it)."""
+        entry = self._cache.get(aggregate_id)
+        if entry is None:
+            entry = await self._reload(aggregate_id)
+        else:
+            self._cache.move_to_end(aggregate_id)
+        return entry.state, entry.revision
+
+    def cached(self, aggregate_id: str) -> tuple[S, Revision] | None:
+        """The cached state without any I/O, or None."""
+        entry = self._cache.get(aggregate_id)
+        return None if entry is None else (entry.state, entry.revision)
+
+    async def history(self, aggregate_id: str, *, up_to_position: int | None = None) -> list[RecordedEvent]:
+        """Every stored event of the aggregate (for audit), straight from the store."""
+        loaded = await self._store.load(self._key(aggregate_id), up_to_position=up_to_position)
+        return loaded.events
+
+    async def handle(self, aggregate_id: str, command: C, context: CommandContext) -> Outcome[S]:
+        """Decide ``command`` against the aggregate and record the events it produces.
+
+        Domain errors from ``decide`` propagate unchanged (nothing was recorded).
+        """
+        async with self._lock(aggregate_id):
+            entry = self._cache.get(aggregate_id) or await self._reload(aggregate_id)
+            for _attempt in range(self._max_attempts):
+                events = list(self._definition.decide(entry.state, command))
+                if not events:
+                    return Outcome(events=(), state=entry.state, revision=entry.revision)
+                new = self._wrap(events, context)
+                try:
+                    revision = await self._append(aggregate_id, new, entry.revision)
+                except ConcurrencyConflict:
+                    self.conflicts += 1
+                    entry = await self._reload(aggregate_id)
+                    continue
+                state = entry.state
+                for event in events:
+                    state = self._definition.evolve(state, event)
+                entry = _Entry(state=state, revision=revision)
+                self._remember(aggregate_id, entry)
+                return Outcome(events=events, state=state, revision=revision)
+            log.error("gave up after repeated concurrent-write conflicts", aggregate=aggregate_id)
+            raise ConcurrencyConflict(
+                str(self._key(aggregate_id)), expected=entry.revision.position, actual=None
+            )
+
+    async def _append(self, aggregate_id: str, new: list[NewEvent], expected: Revision) -> Revision:
+        """Append, re-sending the same events (same ids) if the store did not answer in time."""
+        key = self._key(aggregate_id)
+        for attempt in range(self._unavailable_retries + 1):
+            try:
+                return await self._store.append(key, new, expected=expected)
+            except StoreUnavailable:
+                self._cache.pop(aggregate_id, None)
+                if attempt == self._unavailable_retries:
+                    raise
+                log.warning("event store did not answer; retrying the same append", aggregate=str(key))
+        raise AssertionError  # pragma: no cover - the loop returns or raises
+
+    def _wrap(self, events: list[Event], context: CommandContext) -> list[NewEvent]:
+        now = self._clock()
+        correlation = context.correlation_id or self._new_id()
+        return [
+            NewEvent(
+                event=event,
+                meta=EventMetadata(
+                    event_id=self._new_id(),
+                    occurred_at=now,
+                    actor=context.actor,
+                    correlation_id=correlation,
+                    causation_id=context.causation_id,
+                ),
+            )
+            for event in events
+        ]
+
+    def forget(self, aggregate_id: str) -> None:
+        """Drop a cached aggregate (e.g. after learning another process changed it)."""
+        self._cache.pop(aggregate_id, None)
+
+
+__all__ = ["NEW", "CommandContext", "CommandHandler", "Outcome"]

@@ -1,0 +1,16 @@
+"""Every aggregate type this build knows, with its codec: the one place to add a new one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.aggregates import hosts
+from core.aggregates.base import AggregateDefinition
+from core.events.codec import EventCodec
+
+DEFINITIONS: Mapping[str, AggregateDefinition[Any, Any]] = {
+    hosts.DEFINITION.type: hosts.DEFINITION,
+}
+
+CODECS: Mapping[str, EventCodec] = {name: d.codec for name, d in DEFINITIONS.items()}

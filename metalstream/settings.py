@@ -1,0 +1,136 @@
+"""Typed settings, loaded once at the entry point from flags and ``METALSTREAM_*`` variables.
+
+Every field is documented with its unit and default because this file is the settings reference
+(docs/settings.md is generated from it). Settings are passed explicitly to what needs them,
+never read from a global.
+
+Environment names are ``METALSTREAM_<GROUP>_<FIELD>`` in upper case, e.g.
+``METALSTREAM_NATS_URLS=nats://a:4222,nats://b:4222``. Lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+PREFIX = "METALSTREAM_"
+
+
+class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How to reach NATS JetStream, the event store."""
+
+    urls: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    """Server URLs; several for a cluster (tried in order, reconnects rotate)."""
+    credentials_file: str | None = None
+    """A NATS ``.creds`` file (user JWT and nkey seed)."""
+    nkey_seed_file: str | None = None
+    """A file holding an nkey seed, for nkey authentication without JWTs."""
+    tls_ca_file: str | None = None
+    """CA bundle to verify the server; setting it turns TLS on."""
+    tls_cert_file: str | None = None
+    """Client certificate for mutual TLS."""
+    tls_key_file: str | None = None
+    """Key of the client certificate."""
+    connect_timeout: float = 5.0
+    """Seconds to wait for a connection to be established."""
+    request_timeout: float = 5.0
+    """Seconds to wait for any JetStream request (append, read, consumer calls)."""
+    stream: str = "METALSTREAM"
+    """The JetStream stream holding every event."""
+    subject_prefix: str = "metalstream"
+    """First token of every event subject: ``<prefix>.<aggregate type>.<namespace>.<name>``."""
+
+
+class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Logging."""
+
+    format: Literal["json", "console", "auto"] = "auto"
+    """``json`` (one object per line), ``console`` (for people), ``auto`` (console on a TTY)."""
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level written."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """All settings of a metalstream process."""
+
+    nats: NatsSettings = NatsSettings()
+    log: LogSettings = LogSettings()
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable and the fix."""
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        return any(_is_sequence(arg) for arg in typing.get_args(annotation))
+    return origin in (tuple, list)
+
+
+def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build settings from the environment, then apply ``overrides`` (``{"nats": {"urls": [...]}}``)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, dict[str, Any]] = {}
+    hints = typing.get_type_hints(Settings)
+    for group, group_type in hints.items():
+        group_hints = typing.get_type_hints(group_type)
+        for field, annotation in group_hints.items():
+            name = f"{PREFIX}{group}_{field}".upper()
+            if name in env:
+                value: Any = env[name]
+                if _is_sequence(annotation):
+                    value = [part.strip() for part in value.split(",") if part.strip()]
+                raw.setdefault(group, {})[field] = value
+    for group, values in (overrides or {}).items():
+        raw.setdefault(group, {}).update({k: v for k, v in values.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        problem, _, path = text.partition(" - at `$.")
+        parts = path.rstrip("`").split(".")
+        if len(parts) >= 2:
+            variable = f"{PREFIX}{parts[0]}_{parts[1]}".upper().split("[")[0]
+            msg = f"invalid setting {variable}: {problem}; fix the flag or environment variable"
+        else:
+            msg = f"invalid settings: {text}"
+        raise SettingsError(msg) from exc
+
+
+def reference() -> str:
+    """The settings reference as Markdown, generated from the field docstrings."""
+    import ast
+    import inspect
+
+    lines = ["# Settings reference", "", "Generated from `metalstream/settings.py`.", ""]
+    tree = ast.parse(inspect.getsource(inspect.getmodule(Settings)))  # type: ignore[arg-type]
+    docs: dict[tuple[str, str], str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            body = node.body
+            for i, stmt in enumerate(body[:-1]):
+                nxt = body[i + 1]
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(nxt, ast.Expr)
+                    and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)
+                ):
+                    docs[(node.name, stmt.target.id)] = nxt.value.value
+    for group, group_type in typing.get_type_hints(Settings).items():
+        lines += [f"## `{group}`", "", "| variable | default | meaning |", "| --- | --- | --- |"]
+        defaults = group_type()
+        for field in group_type.__struct_fields__:
+            default = getattr(defaults, field)
+            shown = ",".join(default) if isinstance(default, tuple) else default
+            text = docs.get((group_type.__name__, field), "")
+            lines.append(f"| `{PREFIX}{group.upper()}_{field.upper()}` | `{shown}` | {text} |")
+        lines.append("")
+    return "\n".join(lines)
