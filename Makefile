@@ -33,7 +33,7 @@ unit: $(STAMP) ## pytest only
 test: lint typecheck imports unit ## everything CI runs
 
 run: $(STAMP) ## start the local stack (durable nats-server) and show a host's history
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/metalstream dev
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/metalstream dev $(ARGS)
 
 bench: $(STAMP) ## event-store benchmark (prints ratios against raw nats-py)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.eventstore

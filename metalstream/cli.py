@@ -95,7 +95,8 @@ async def _tail(args: argparse.Namespace, config: settings.Settings) -> int:
 async def _dev(args: argparse.Namespace, config: settings.Settings) -> int:
     from metalstream import devrun
 
-    return await devrun.run(state_dir=args.state_dir, keep_running=args.keep_running, config=config)
+    code: int = await devrun.run(state_dir=args.state_dir, keep_running=args.keep_running, config=config)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(fmt=config.log.format, level=config.log.level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            return asyncio.run(args.handler(args, config))
+            code: int = asyncio.run(args.handler(args, config))
+            return code
         return 130
     except UsageError as exc:
         print(f"metalstream: {exc}", file=sys.stderr)

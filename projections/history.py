@@ -39,14 +39,25 @@ def _fields(state: msgspec.Struct) -> dict[str, Any]:
     return {name: getattr(state, name) for name in state.__struct_fields__}
 
 
+def _changes(path: str, old: Any, new: Any) -> list[FieldChange]:
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[FieldChange] = []
+        for key in sorted(old.keys() | new.keys()):
+            found += _changes(f"{path}.{key}", old.get(key), new.get(key))
+        return found
+    return [FieldChange(field=path, before=old, after=new)]
+
+
 def diff(before: msgspec.Struct, after: msgspec.Struct) -> tuple[FieldChange, ...]:
-    """The top-level fields that differ between two states of the same type."""
+    """The fields that differ between two states of the same type, down to nested leaves."""
     old, new = _fields(before), _fields(after)
-    return tuple(
-        FieldChange(field=name, before=msgspec.to_builtins(old[name]), after=msgspec.to_builtins(new[name]))
-        for name in new
-        if old.get(name) != new[name]
-    )
+    found: list[FieldChange] = []
+    for name in new:
+        if old.get(name) != new[name]:
+            found += _changes(name, msgspec.to_builtins(old.get(name)), msgspec.to_builtins(new[name]))
+    return tuple(found)
 
 
 def history(

@@ -40,7 +40,7 @@ class JetStreamCheckpointStore:
                 self._store = await self._js.object_store(self._bucket)
             except nats.js.errors.BucketNotFoundError:
                 config = ObjectStoreConfig(bucket=self._bucket, storage=StorageType.FILE)
-                self._store = await self._js.create_object_store(config=config)
+                self._store = await self._js.create_object_store(bucket=self._bucket, config=config)
         return self._store
 
     async def load(self, name: str) -> Checkpoint | None:

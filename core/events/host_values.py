@@ -136,8 +136,12 @@ class SoftwareRAIDVolume(_Value, frozen=True, kw_only=True):
 class RAIDConfig(_Value, frozen=True, kw_only=True):
     """``spec.raid``: hardware or software RAID volumes (never both)."""
 
-    hardware_raid_volumes: tuple[HardwareRAIDVolume, ...] | None = None
-    software_raid_volumes: tuple[SoftwareRAIDVolume, ...] | None = None
+    hardware_raid_volumes: tuple[HardwareRAIDVolume, ...] | None = msgspec.field(
+        default=None, name="hardwareRAIDVolumes"
+    )
+    software_raid_volumes: tuple[SoftwareRAIDVolume, ...] | None = msgspec.field(
+        default=None, name="softwareRAIDVolumes"
+    )
 
 
 class ConsumerRef(_Value, frozen=True, kw_only=True):
@@ -155,7 +159,7 @@ class HostSpec(_Value, frozen=True, kw_only=True):
 
     bmc: BMCDetails = BMCDetails()
     online: bool = False
-    boot_mac_address: str | None = None
+    boot_mac_address: str | None = msgspec.field(default=None, name="bootMACAddress")
     boot_mode: BootMode = "UEFI"
     image: Image | None = None
     custom_deploy: CustomDeploy | None = None

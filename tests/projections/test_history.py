@@ -15,7 +15,8 @@ def test_each_entry_lists_the_fields_its_event_changed() -> None:
     assert len(entries) == len(rec.records)
     created = entries[0]
     assert created.envelope.event_type == "host.created"
-    assert {c.field for c in created.changes} >= {"exists", "namespace", "name", "uid", "spec"}
+    fields = {c.field for c in created.changes}
+    assert fields >= {"exists", "namespace", "name", "uid", "spec.bmc", "spec.online"}
     to_registering = entries[1]
     assert to_registering.envelope.event_type == "host.provisioning_state_changed"
     change = next(c for c in to_registering.changes if c.field == "provisioning_state")
