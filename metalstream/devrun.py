@@ -43,6 +43,7 @@ from projections.running import ProjectionRunner
 PS = ProvisioningState
 NAMESPACE, NAME = "metalstream-demo", "worker-0"
 HOST_ID = f"{NAMESPACE}/{NAME}"
+CREDENTIALS_SECRET = "worker-0-bmc"  # noqa: S105 - the name of a Secret, not a secret
 USER = CommandContext(actor="k8s:demo-user")
 PROVISIONER = CommandContext(actor="demo-provisioner")
 
@@ -101,7 +102,7 @@ async def _drive(handler: CommandHandler[HostState, cmd.HostCommand]) -> HostSta
         )
         outcome = await handler.handle(HOST_ID, command, USER)
         _print_events(outcome.events)
-        credentials = cmd.ObserveCredentials(secret_name="worker-0-bmc", version="1", now=now)
+        credentials = cmd.ObserveCredentials(secret_name=CREDENTIALS_SECRET, version="1", now=now)
         _print_events((await handler.handle(HOST_ID, credentials, USER)).events)
         state = outcome.state
     elif state.provisioning_state is PS.PROVISIONED:
@@ -131,10 +132,15 @@ def _print_events(events: object) -> None:
         print(f"  recorded {event_type_of(event)}")
 
 
-async def run(*, state_dir: str, keep_running: bool, config: settings.Settings) -> int:
-    """Start the local stack, drive the demo host, replay it, and optionally keep serving."""
+def _prepare(state_dir: str) -> Path:
     nats_dir = Path(state_dir).resolve() / "nats"
     nats_dir.mkdir(parents=True, exist_ok=True)
+    return nats_dir
+
+
+async def run(*, state_dir: str, keep_running: bool, config: settings.Settings) -> int:
+    """Start the local stack, drive the demo host, replay it, and optionally keep serving."""
+    nats_dir = await asyncio.to_thread(_prepare, state_dir)
     async with NatsServer(nats_dir) as server:
         print(f"nats-server (JetStream, fsync before ack) on {server.url}, data in {nats_dir}")
         local = settings.Settings(nats=settings.NatsSettings(urls=(server.url,)), log=config.log)

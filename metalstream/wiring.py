@@ -74,10 +74,10 @@ async def load_history(
 def subject_matches(pattern: str, subject: str) -> bool:
     """NATS subject matching: ``*`` is one token, a final ``>`` is one or more tokens."""
     wanted, actual = pattern.split("."), subject.split(".")
-    for index, token in enumerate(wanted):
-        if token == ">":
+    for index, part in enumerate(wanted):
+        if part == ">":
             return len(actual) > index
-        if index >= len(actual) or (token not in ("*", actual[index])):
+        if index >= len(actual) or (part not in ("*", actual[index])):
             return False
     return len(actual) == len(wanted)
 
