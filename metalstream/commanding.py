@@ -6,8 +6,9 @@ provisioner, a CLI) queue instead of racing; optimistic concurrency in the store
 across processes, and a conflict reloads the aggregate, decides again and retries.
 
 Live aggregates are cached with their revision. A cached state can only be stale if another
-process appended meanwhile, and then the append conflicts and the cache entry is refreshed, so
-the cache never lets a decision be recorded against an outdated state.
+process appended meanwhile; then the append conflicts (or, for a command the stale state would
+reject, the rejection is checked against a fresh read), the entry is refreshed and the command is
+decided again. So the cache never lets a decision, or a refusal, rest on an outdated state.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Generic, TypeVar
 import structlog
 
 from core.aggregates.base import AggregateDefinition
-from core.errors import ConcurrencyConflict, StoreUnavailable
+from core.errors import ConcurrencyConflict, DomainError, StoreUnavailable
 from core.events.base import Event, EventMetadata, NewEvent, RecordedEvent, UndecodableEvent
 from core.ids import AggregateKey
 from core.ports import NEW, EventStore, Revision
@@ -147,9 +148,19 @@ class CommandHandler(Generic[S, C]):
         Domain errors from ``decide`` propagate unchanged (nothing was recorded).
         """
         async with self._lock(aggregate_id):
-            entry = self._cache.get(aggregate_id) or await self._reload(aggregate_id)
+            cached = self._cache.get(aggregate_id)
+            entry = cached or await self._reload(aggregate_id)
+            fresh = cached is None
             for _attempt in range(self._max_attempts):
-                events = list(self._definition.decide(entry.state, command))
+                try:
+                    events = list(self._definition.decide(entry.state, command))
+                except DomainError:
+                    if fresh:
+                        raise
+                    # The cached state may be behind another process's writes: a rejection
+                    # only counts when the aggregate's current state rejects too.
+                    entry, fresh = await self._reload(aggregate_id), True
+                    continue
                 if not events:
                     return Outcome(events=(), state=entry.state, revision=entry.revision)
                 new = self._wrap(events, context)
@@ -157,7 +168,7 @@ class CommandHandler(Generic[S, C]):
                     revision = await self._append(aggregate_id, new, entry.revision)
                 except ConcurrencyConflict:
                     self.conflicts += 1
-                    entry = await self._reload(aggregate_id)
+                    entry, fresh = await self._reload(aggregate_id), True
                     continue
                 state = entry.state
                 for event in events:

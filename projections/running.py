@@ -65,8 +65,27 @@ class ProjectionRunner:
         self.caught_up = asyncio.Event()
         """Set once the projection has folded everything stored when it started."""
         self._saved_position = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._unsaved = 0
         self._last_save = time.monotonic()
+
+    async def wait_for(self, position: int) -> None:
+        """Return once everything up to ``position`` is folded (read-your-writes for callers)."""
+        if self.position >= position:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((position, waiter))
+        await waiter
+
+    def _wake(self) -> None:
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for position, waiter in self._waiters:
+            if position <= self.position:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                still.append((position, waiter))
+        self._waiters = still
 
     async def restore(self) -> None:
         """Load the newest checkpoint, if any."""
@@ -146,6 +165,8 @@ class ProjectionRunner:
                     self._on_applied(record)
         self.position = position
         self._unsaved += 1
+        if self._waiters:
+            self._wake()
 
     async def _dead_letter(self, record: RecordedEvent, reason: str) -> None:
         self.dead_lettered += 1
