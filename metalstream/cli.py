@@ -29,8 +29,8 @@ def _parse_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        msg = f"--at {text!r} is not a time; use ISO 8601 such as 2026-11-23T14:02:00Z"
-        raise UsageError(msg) from exc
+        msg = f"{text!r} is not a time; use ISO 8601 such as 2026-11-23T14:02:00Z"
+        raise argparse.ArgumentTypeError(msg) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -87,6 +87,8 @@ async def _history(args: argparse.Namespace, config: settings.Settings) -> int:
 async def _tail(args: argparse.Namespace, config: settings.Settings) -> int:
     async with wiring.event_store(config) as store:
         after = 0 if args.from_start else await store.last_position()
+        # Everything after ``after`` is delivered, however late the consumer starts: no race.
+        print(f"following {args.filter or 'every event'} after position {after}", file=sys.stderr, flush=True)
         async for record in wiring.follow(store, args.filter, after_position=after):
             print(audit.render_record(record), flush=True)
     return 0

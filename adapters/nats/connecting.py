@@ -9,6 +9,7 @@ timeouts decide how long an operation waits for it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Sequence
 
@@ -16,6 +17,8 @@ import nats
 from nats.aio.client import Client
 
 from core.errors import StoreUnavailable
+
+log = logging.getLogger("metalstream.nats")
 
 
 def tls_context(*, ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext | None:
@@ -42,6 +45,21 @@ async def connect(
 ) -> Client:
     """Connect to NATS or raise ``StoreUnavailable`` naming the servers tried."""
     client = Client()
+    last_error: list[BaseException] = []
+
+    async def on_error(error: Exception) -> None:
+        # nats-py's default logs a full traceback for every refused connection attempt; one
+        # line with the reason is what an operator needs, and reconnection is automatic.
+        if not last_error or str(last_error[-1]) != str(error):
+            log.warning("NATS connection problem: %s: %s", type(error).__name__, error)
+        last_error[:] = [error]
+
+    async def on_disconnected() -> None:
+        log.warning("disconnected from NATS; reconnecting")
+
+    async def on_reconnected() -> None:
+        log.info("reconnected to NATS at %s", client.connected_url.netloc if client.connected_url else "?")
+
     try:
         async with asyncio.timeout(connect_timeout * max(1, len(urls)) + 1):
             await client.connect(
@@ -54,11 +72,15 @@ async def connect(
                 user_credentials=credentials_file,
                 nkeys_seed=nkey_seed_file,
                 tls=tls_context(ca_file=tls_ca_file, cert_file=tls_cert_file, key_file=tls_key_file),
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
             )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         await _close_quietly(client)
         servers = ", ".join(urls)
-        msg = f"cannot connect to NATS at {servers}: {type(exc).__name__}: {exc}"
+        cause = last_error[-1] if last_error else exc
+        msg = f"cannot connect to NATS at {servers}: {type(cause).__name__}: {cause}"
         raise StoreUnavailable(msg) from exc
     return client
 
