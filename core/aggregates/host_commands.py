@@ -120,6 +120,12 @@ class RecordRegistration(_Command, frozen=True, kw_only=True):
     credentials_version: str | None = None
 
 
+class RecordBmcAccess(_Command, frozen=True, kw_only=True):
+    """The BMC accepted the credentials Secret at ``credentials_version`` (checked directly)."""
+
+    credentials_version: str | None = None
+
+
 class RecordRegistrationLost(_Command, frozen=True, kw_only=True):
     reason: str
 
@@ -189,6 +195,7 @@ HostCommand: TypeAlias = (
     | ReleaseHost
     | ResetProvisioningFailCount
     | RecordRegistration
+    | RecordBmcAccess
     | RecordRegistrationLost
     | RecordInspection
     | RecordPreparation

@@ -264,6 +264,8 @@ def evolve(state: HostState, event: Event | UnknownEvent | UndecodableEvent) -> 
                 provisioning_id=event.provisioning_id,
                 good_credentials=event.credentials or state.good_credentials,
             )
+        case ev.BmcAccessValidated():
+            return replace(state, good_credentials=event.credentials or state.good_credentials)
         case ev.RegistrationLost():
             needs_adoption = state.needs_adoption or state.provisioning_state in (
                 PS.PROVISIONED,

@@ -37,8 +37,12 @@ _POWER_OFF_FIRST = frozenset(
 
 
 def has_bmc(state: HostState) -> bool:
-    """Whether the spec names a BMC and a credentials Secret (otherwise the host is unmanaged)."""
-    return bool(state.spec.bmc.address and state.spec.bmc.credentials_name)
+    """Whether the spec names a BMC or a credentials Secret (otherwise the host is unmanaged).
+
+    Like Metal3's ``HasBMCDetails``, either one is enough: a host with only one of them goes on
+    to ``registering``, where the missing half is reported as a registration error.
+    """
+    return bool(state.spec.bmc.address or state.spec.bmc.credentials_name)
 
 
 def inspection_disabled(state: HostState) -> bool:
@@ -105,9 +109,19 @@ def _to(state: HostState, target: ProvisioningState, reason: str, now: datetime)
     ]
 
 
+_POWER_OFF_FAILURES = frozenset({ErrorType.POWER_MANAGEMENT, ErrorType.REGISTRATION})
+
+
+def _unreachable(state: HostState) -> bool:
+    """Ironic does not know the node and the BMC credentials cannot be used to register it."""
+    return state.provisioning_id is None and state.error_type is ErrorType.REGISTRATION
+
+
 def _deletion_step(state: HostState, now: datetime) -> list[Event]:
     """Metal3's checkInitiateDelete and the delete-time exits of each state."""
     current = state.provisioning_state
+    if current is PS.DELETING:
+        return []
     if state.detach is not None and state.detach.completed:
         if state.detach.delete_action == "delay":
             return []
@@ -117,6 +131,8 @@ def _deletion_step(state: HostState, now: datetime) -> list[Event]:
     if current in (PS.PROVISIONING, PS.PROVISIONED):
         return _to(state, PS.DEPROVISIONING, "deleted while provisioned", now)
     if current is PS.DEPROVISIONING:
+        if _unreachable(state):
+            return _to(state, PS.DELETING, "not registered and no usable credentials", now)
         if state.error_count > GIVE_UP_AFTER_ERRORS:
             if state.error_type is ErrorType.REGISTRATION:
                 return _to(state, PS.DELETING, "cannot reach the BMC; deleting without deprovisioning", now)
@@ -125,14 +141,20 @@ def _deletion_step(state: HostState, now: datetime) -> list[Event]:
     if current is PS.POWERING_OFF_BEFORE_DELETE:
         if not state.powered_on or state.spec.disable_power_off:
             return _to(state, PS.DELETING, "powered off", now)
-        if state.error_count > GIVE_UP_AFTER_ERRORS:
+        # Only failures of this state count: a host that gave up deprovisioning arrives here with
+        # more than 3 errors already, and Metal3 still tries to power it off once.
+        if state.error_count > GIVE_UP_AFTER_ERRORS and state.error_type in _POWER_OFF_FAILURES:
             return _to(state, PS.DELETING, "power off keeps failing; deleting anyway", now)
-        if state.provisioning_id is None and state.error_type is ErrorType.REGISTRATION:
+        if _unreachable(state):
             return _to(state, PS.DELETING, "not registered and no usable credentials", now)
         return []
     if current in _POWER_OFF_FIRST:
         return _to(state, PS.POWERING_OFF_BEFORE_DELETE, "deleted", now)
     return []
+
+
+def _provisioning_error_cleared(state: HostState) -> list[Event]:
+    return [ev.ErrorCleared()] if state.error_type is ErrorType.PROVISIONING else []
 
 
 def _available_step(state: HostState, now: datetime) -> list[Event]:
@@ -144,7 +166,8 @@ def _available_step(state: HostState, now: datetime) -> list[Event]:
         return _to(state, PS.PREPARING, "RAID or root device hints changed", now)
     nothing_requested = state.spec.image is None and state.spec.custom_deploy is None
     if state.provisioning_fail_count > 0 and nothing_requested:
-        return [ev.ProvisioningFailCountReset(reason="image removed")]
+        # Like the other two resets, this one withdraws the failure it was counting.
+        return [ev.ProvisioningFailCountReset(reason="image removed"), *_provisioning_error_cleared(state)]
     if not needs_provisioning(state):
         return []
     image_changed = (
@@ -152,10 +175,7 @@ def _available_step(state: HostState, now: datetime) -> list[Event]:
         or state.spec.custom_deploy != state.last_attempted_custom_deploy
     )
     if state.provisioning_fail_count > 0 and image_changed:
-        events: list[Event] = [ev.ProvisioningFailCountReset(reason="image changed")]
-        if state.error_type is ErrorType.PROVISIONING:
-            events.append(ev.ErrorCleared())
-        return events
+        return [ev.ProvisioningFailCountReset(reason="image changed"), *_provisioning_error_cleared(state)]
     if retry_limit_reached(state):
         message = retry_limit_message(state)
         if state.error_type is ErrorType.PROVISIONING and state.error_message == message:

@@ -237,12 +237,22 @@ def _observe(state: HostState, c: cmd.HostCommand) -> list[Event]:
             creds = state.credentials
             if c.credentials_version is not None and state.spec.bmc.credentials_name:
                 creds = CredentialsRef(name=state.spec.bmc.credentials_name, version=c.credentials_version)
-            if state.provisioning_id == c.provisioning_id and state.good_credentials == creds:
+            # No known credentials version means "the ones already recorded" (see evolve).
+            if state.provisioning_id == c.provisioning_id and creds in (None, state.good_credentials):
                 return _cleared(state, ErrorType.REGISTRATION)
             return [
                 ev.RegistrationSucceeded(provisioning_id=c.provisioning_id, credentials=creds),
                 *_cleared(state, ErrorType.REGISTRATION),
             ]
+        case cmd.RecordBmcAccess():
+            if state.provisioning_state in (PS.NONE, PS.UNMANAGED, PS.DELETING):
+                raise _reject(state, "observation-out-of-state", "BMC access does not apply now")
+            creds = state.credentials
+            if c.credentials_version is not None and state.spec.bmc.credentials_name:
+                creds = CredentialsRef(name=state.spec.bmc.credentials_name, version=c.credentials_version)
+            if creds is None or creds == state.good_credentials:
+                return _cleared(state, ErrorType.REGISTRATION)
+            return [ev.BmcAccessValidated(credentials=creds), *_cleared(state, ErrorType.REGISTRATION)]
         case cmd.RecordRegistrationLost():
             if state.provisioning_id is None:
                 return []
@@ -287,7 +297,13 @@ def _observe(state: HostState, c: cmd.HostCommand) -> list[Event]:
         case cmd.RecordDeprovisioned():
             _expect_state(state, c, PS.DEPROVISIONING)
             target = PS.POWERING_OFF_BEFORE_DELETE if state.deletion_requested else PS.AVAILABLE
-            keep_error = state.last_attempt_failed and state.error_type is ErrorType.PROVISIONING
+            # A failed attempt's error stays visible (and keeps counting) for the next attempt; a host
+            # being deleted gets no next attempt, and Metal3 starts its power-off with a zero count.
+            keep_error = (
+                state.last_attempt_failed
+                and state.error_type is ErrorType.PROVISIONING
+                and not state.deletion_requested
+            )
             return [
                 ev.DeprovisioningCompleted(),
                 *([] if keep_error else _cleared(state)),
@@ -391,11 +407,18 @@ _DECLARATIONS_WHILE_PAUSED = (
     cmd.RequestDeletion,
     cmd.ClaimHost,
     cmd.ReleaseHost,
+    cmd.ResetProvisioningFailCount,
 )
 
 
 def decide(state: HostState, command: cmd.HostCommand) -> list[Event]:
     """The events that record ``command`` and every automatic step it makes possible."""
+    if isinstance(command, cmd.RecordFailure | cmd.ObserveCredentials) and not 0.0 <= command.jitter < 1.0:
+        raise CommandRejected(
+            rule="jitter-range",
+            state=_state_name(state),
+            detail=f"{type(command).__name__}.jitter must be in [0, 1), got {command.jitter}",
+        )
     if isinstance(command, cmd.ApplySpec):
         return _settle(state, _apply_spec(state, command), command.now)
     if not state.exists:

@@ -104,7 +104,11 @@ class EventCodec:
                 upcast = self._upcasters.get((tag, step))
                 if upcast is None:
                     return UndecodableEvent(reason=f"{tag} v{step} has no upcaster to v{step + 1}", data=data)
-                obj = upcast(obj)
+                try:
+                    obj = upcast(obj)
+                except (KeyError, TypeError, ValueError) as exc:
+                    # Old bytes that do not have the shape the upcaster expects are bad data too.
+                    return UndecodableEvent(reason=f"{tag} v{step} upcaster failed: {exc!r}", data=data)
             obj["type"] = tag
             converted: Event = msgspec.convert(obj, cls)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

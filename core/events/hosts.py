@@ -181,6 +181,12 @@ class RegistrationSucceeded(Event, tag="host.registration_succeeded", frozen=Tru
     credentials: CredentialsRef | None = None
 
 
+class BmcAccessValidated(Event, tag="host.bmc_access_validated", frozen=True, kw_only=True):
+    """metalstream's own BMC client logged in with ``credentials`` and found the system."""
+
+    credentials: CredentialsRef | None = None
+
+
 class RegistrationLost(Event, tag="host.registration_lost", frozen=True, kw_only=True):
     """Ironic no longer knows the node (e.g. its database was lost): register again."""
 
@@ -262,6 +268,7 @@ HostEvent: TypeAlias = (
     | ProvisioningAttemptFailed
     | ProvisioningFailCountReset
     | RegistrationSucceeded
+    | BmcAccessValidated
     | RegistrationLost
     | HardwareInspected
     | PreparationCompleted
