@@ -1,0 +1,200 @@
+"""``core.ports.EventStore`` on NATS JetStream: one stream, one subject per aggregate.
+
+This module wires the pieces together and owns their lifecycle; each concern lives in its own
+module: subject names (``subjects``), the envelope in headers (``headers``), stream settings
+(``streams``), appends with concurrency control and idempotent retry (``appending``), aggregate
+loads by Direct Get (``directget``), pull consumers that survive restarts (``pulling``), durable
+subscriptions (``subscriptions``) and the dead-letter log (``deadletters``).
+
+Reading the whole log uses an ephemeral pull consumer with ``ack_policy none`` (no ack traffic at
+all), big pipelined batches and one reused decoder. Without ``follow`` a read ends at the last
+position present when it was called, so a catch-up read always terminates even under constant
+appends. Every call to the server is bounded by ``StoreSettings.request_timeout``.
+
+Replay speed is set by nats-py, not by this code: ``read_all`` decodes about 20,000 events/s on
+the 2-core dev machine, the same as a raw nats-py ordered consumer that only counts messages
+(``python -m bench.eventstore``). nats-py spends most of its ~40 µs per message turning the ten
+envelope headers into a dict (its header parser checks every key character by character).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Self
+
+from nats.aio.client import Client
+from nats.js import api
+
+from adapters.nats.appending import Appender
+from adapters.nats.deadletters import DeadLetter, DeadLetterLog
+from adapters.nats.directget import DirectReader
+from adapters.nats.errors import translated
+from adapters.nats.headers import RecordDecoder
+from adapters.nats.inbox import ReplyInbox
+from adapters.nats.pulling import PullStream, ephemeral_name
+from adapters.nats.replies import delivery
+from adapters.nats.settings import StoreSettings
+from adapters.nats.streams import dead_letter_stream_config, ensure_stream, event_stream_config
+from adapters.nats.subjects import SubjectLayout
+from adapters.nats.subscriptions import DurableSubscription, consumer_config
+from core.events.base import NewEvent, RecordedEvent
+from core.events.codec import EventCodec
+from core.ids import AggregateKey
+from core.ports import AggregateHistory, Revision
+
+
+class JetStreamEventStore:
+    """The event store of metalstream, on a connected nats-py client.
+
+    Use ``await JetStreamEventStore.connect(nc, codecs)`` (or ``async with``), which makes sure
+    the streams exist with the right settings before the first call. ``close()`` releases the
+    store's subscriptions; the connection stays open and belongs to the caller.
+    """
+
+    def __init__(
+        self, nc: Client, codecs: Mapping[str, EventCodec], *, settings: StoreSettings | None = None
+    ) -> None:
+        self.settings = settings or StoreSettings()
+        self._nc = nc
+        self._js = nc.jetstream(timeout=self.settings.request_timeout)
+        self.layout = SubjectLayout(self.settings)
+        self._decoder = RecordDecoder(codecs, self.layout)
+        self._inbox = ReplyInbox(nc, timeout=self.settings.request_timeout)
+        timeout = self.settings.request_timeout
+        self._events = DirectReader(
+            nc, self._inbox, stream=self.settings.stream, timeout=timeout, batch=self.settings.load_batch
+        )
+        self._appender = Appender(nc, self._inbox, self._events, self.layout, codecs)
+        self._dead_letters = DeadLetterLog(
+            nc,
+            events=self._events,
+            dead_letters=DirectReader(
+                nc,
+                self._inbox,
+                stream=self.settings.dead_letter_stream,
+                timeout=timeout,
+                batch=self.settings.load_batch,
+            ),
+            layout=self.layout,
+            timeout=timeout,
+        )
+
+    @classmethod
+    async def connect(
+        cls, nc: Client, codecs: Mapping[str, EventCodec], *, settings: StoreSettings | None = None
+    ) -> JetStreamEventStore:
+        """A store whose streams are known to exist with compatible settings."""
+        store = cls(nc, codecs, settings=settings)
+        await store.start()
+        return store
+
+    async def start(self) -> None:
+        """Ensure both streams and open the reply inbox."""
+        await ensure_stream(self._js, event_stream_config(self.settings))
+        await ensure_stream(self._js, dead_letter_stream_config(self.settings))
+        with translated("subscribe the reply inbox"):
+            await self._inbox.start()
+
+    async def close(self) -> None:
+        """Release the store's subscriptions (the connection is left open)."""
+        await self._inbox.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def append(self, key: AggregateKey, events: Sequence[NewEvent], *, expected: Revision) -> Revision:
+        """Append atomically if the aggregate is still at ``expected``; see ``appending``."""
+        return await self._appender.append(key, events, expected=expected)
+
+    async def load(self, key: AggregateKey, *, up_to_position: int | None = None) -> AggregateHistory:
+        """One aggregate's events (at or before ``up_to_position``), by batched Direct Get."""
+        stored = await self._events.read(self.layout.aggregate(key), up_to=up_to_position)
+        decode = self._decoder.decode
+        events = [decode(m.subject, m.sequence, m.data, m.headers) for m in stored]
+        position = stored[-1].sequence if stored else 0
+        return AggregateHistory(events=events, revision=Revision(version=len(events), position=position))
+
+    async def read_all(
+        self, *, after_position: int = 0, aggregate_type: str | None = None, follow: bool = False
+    ) -> AsyncIterator[RecordedEvent]:
+        """The log in order after ``after_position``, optionally one aggregate type only.
+
+        Without ``follow`` it ends at the last position stored when it was called; with
+        ``follow`` it waits for new events forever (close it with ``contextlib.aclosing`` or by
+        cancelling the task that iterates it).
+        """
+        end = None
+        if not follow:
+            end = await self.last_position()
+            if end <= after_position:
+                return
+        pull = PullStream(
+            self._nc,
+            self._js,
+            self.settings,
+            config=self._reader_config(after_position, aggregate_type),
+            durable=False,
+            persistent=follow,
+        )
+        try:
+            pending = await pull.open()
+            if end is not None and pending == 0:
+                return
+            decode = self._decoder.decode
+            while True:
+                for msg in await pull.next_batch():
+                    meta = delivery(msg.reply)
+                    if meta is None or meta.stream_sequence <= pull.resume_after:
+                        continue  # not an event, or a late copy from before a recovery
+                    position = meta.stream_sequence
+                    if end is not None and position > end:
+                        return
+                    pull.resume_after = position
+                    yield decode(msg.subject, position, msg.data, msg.headers)
+                    if end is not None and (position >= end or meta.pending == 0):
+                        return
+        finally:
+            await pull.close()
+
+    def subscribe(self, name: str, *, aggregate_type: str | None = None) -> DurableSubscription:
+        """The durable subscription ``name`` (created on first use); enter it with ``async with``."""
+        config = consumer_config(name, self.layout.aggregate_type(aggregate_type), self.settings)
+        return DurableSubscription(self._nc, self._js, self._decoder, self.settings, config=config)
+
+    async def dead_letter(self, record: RecordedEvent, *, reader: str, reason: str) -> None:
+        """Copy ``record`` as stored to the dead-letter stream, with ``reader`` and ``reason``."""
+        await self._dead_letters.add(record, reader=reader, reason=reason)
+
+    async def dead_letters(self, *, reader: str | None = None) -> list[DeadLetter]:
+        """The dead-letter log, oldest first (for operators and tests; not part of the port)."""
+        return await self._dead_letters.read(reader=reader)
+
+    async def last_position(self) -> int:
+        """The sequence of the newest event, 0 for an empty stream."""
+        with translated(f"read the state of stream {self.settings.stream}"):
+            info = await self._js.stream_info(self.settings.stream)
+        return info.state.last_seq
+
+    def _reader_config(self, after_position: int, aggregate_type: str | None) -> api.ConsumerConfig:
+        config = api.ConsumerConfig(
+            name=ephemeral_name(),
+            description="metalstream log reader",
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.NONE,
+            filter_subject=self.layout.aggregate_type(aggregate_type),
+            replay_policy=api.ReplayPolicy.INSTANT,
+            inactive_threshold=self.settings.ephemeral_idle,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        if after_position > 0:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = after_position + 1
+        return config
