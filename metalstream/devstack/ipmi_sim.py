@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -40,6 +39,8 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import msgspec
+
+from metalstream.devstack import processes
 
 _AUTH_HMAC_SHA1: Final = 0x01
 _INTEGRITY_HMAC_SHA1_96: Final = 0x01
@@ -317,17 +318,7 @@ class IpmiSimulator:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.stdin is not None:
-            process.stdin.close()
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(5):
-                    await process.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        await processes.stop(process)
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             await asyncio.to_thread(tmp.cleanup)

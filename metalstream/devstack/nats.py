@@ -18,14 +18,14 @@ reconnect logic is exercised for real.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import shutil
-import signal
 import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
+
+from metalstream.devstack import processes
 
 READY: Final = "Server is ready"
 _CLIENT_PORT: Final = re.compile(r"Listening for client connections on [^\s]+:(\d+)")
@@ -137,25 +137,11 @@ class NatsServer:
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL if the server has not exited within ``stop_timeout`` seconds."""
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(self._stop_timeout):
-                await process.wait()
-        except TimeoutError:
-            await self.kill()
+        await processes.stop(self._process, grace=self._stop_timeout)
 
     async def kill(self) -> None:
         """SIGKILL: the server gets no chance to flush anything (a crash or power cut)."""
-        process = self._process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+        await processes.kill(self._process)
 
     async def __aenter__(self) -> Self:
         await self.start()

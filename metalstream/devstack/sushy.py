@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import aiohttp
 import bcrypt
 import msgspec
 
+from metalstream.devstack import processes
 from metalstream.devstack.ipmi_sim import EXIT_WITH_PARENT_ENV
 
 
@@ -152,17 +152,7 @@ class SushyEmulator:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.stdin is not None:
-            process.stdin.close()
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(5):
-                    await process.wait()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        await processes.stop(process)
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             await asyncio.to_thread(tmp.cleanup)
