@@ -44,9 +44,7 @@ def render_text(entries: Sequence[HistoryEntry[Any]], *, state: Any, moment: str
             lines.append(f"        (event type {entry.event.type!r} is unknown to this version; skipped)")
         elif isinstance(entry.event, UndecodableEvent):
             lines.append(f"        (undecodable: {entry.event.reason}; skipped)")
-        lines.extend(
-            f"        {c.field}: {_short(c.before)} -> {_short(c.after)}" for c in entry.changes
-        )
+        lines.extend(f"        {c.field}: {_short(c.before)} -> {_short(c.after)}" for c in entry.changes)
     lines.append("")
     lines.append(f"State {moment}:")
     lines.extend(f"  {line}" for line in summary(state))
