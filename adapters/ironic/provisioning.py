@@ -1,0 +1,877 @@
+"""The provisioner: a level-triggered process manager between host state and Ironic.
+
+``Provisioner.reconcile(state)`` looks at one host's state and its Ironic node, makes at most the
+next Ironic call the host needs (BMO's per-state handlers, metal3.md 4.3.1), records what it
+observed by sending host commands, and says when to look again. It keeps no state of its own that
+matters for correctness: everything is read back from the host's events and from Ironic, so a
+provisioner killed at any point and started again carries on where the last one stopped.
+
+Crash safety rules:
+
+* A deploy is started only when the node is ``available`` and the host is ``provisioning``; a node
+  already deploying or active with the requested image is waited on. Provisioned hosts whose node
+  was lost are re-registered and *adopted*, never deployed again.
+* Steps that Ironic runs from ``manageable`` and that end in ``manageable`` again (inspection,
+  manual cleaning) are tagged in the node's ``extra`` with the round they belong to and Ironic's
+  ``provision_updated_at`` just before they started; the step has run when that timestamp moved.
+* The credentials version sent to Ironic is kept in ``extra`` too, so a restart knows whether
+  the current Secret has reached Ironic.
+
+Failures the user must see (Ironic's ``last_error``) become ``RecordFailure`` and are retried only
+after ``retry_not_before``; Ironic being unreachable or busy is not the host's fault: it is retried
+with a growing delay and never recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+import structlog
+
+from adapters.ironic import instance_info, inventory, wire
+from adapters.ironic.capacity import Capacity
+from adapters.ironic.client import IronicClient
+from adapters.ironic.errors import (
+    IronicAuthError,
+    IronicClientError,
+    IronicConflict,
+    IronicNotFound,
+    IronicTransientError,
+)
+from adapters.ironic.node_lookup import find_node, node_name
+from adapters.ironic.ports import (
+    BmcCredentials,
+    DriverMapping,
+    HostCommandSender,
+    HostSecrets,
+    NodeDriverSpec,
+)
+from core.aggregates import host_commands as cmd
+from core.aggregates.host_state import HostState
+from core.errors import AggregateNotFound, CommandRejected
+from core.events.host_values import ErrorType, HardwareDetails, ProvisioningState
+
+log = structlog.get_logger("metalstream.ironic.provisioner")
+
+PS = ProvisioningState
+NS = wire.ProvisionState
+
+EXTRA_CREDENTIALS: Final = "metalstream_credentials"
+EXTRA_INSPECTION: Final = "metalstream_inspection"
+EXTRA_PREPARATION: Final = "metalstream_preparation"
+DELETE_MAINTENANCE_REASON: Final = "forcing deletion in metalstream"
+
+_BUSY: Final = frozenset(
+    {NS.VERIFYING, NS.DEPLOYING, NS.CLEANING, NS.INSPECTING, NS.DELETING, NS.ADOPTING, NS.SERVICING}
+)
+_DELETABLE: Final = frozenset({NS.ENROLL, NS.MANAGEABLE, NS.AVAILABLE})
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionerSettings:
+    """Timing and limits. The defaults are Metal3's; tests shrink the intervals."""
+
+    short_requeue: float = 3.0
+    """Seconds before looking again after a quick step (manage, provide, power, locked node)."""
+    long_requeue: float = 10.0
+    """Seconds between polls of a long step (inspect, clean, deploy)."""
+    steady_requeue: float = 60.0
+    """Seconds between power checks of a host at rest."""
+    jitter: float = 0.25
+    """Up to this fraction is added to every requeue, so a fleet does not poll in step."""
+    transient_backoff_max: float = 120.0
+    """Cap of the growing delay while Ironic is unreachable."""
+    provisioning_limit: int = 20
+    """Metal3's PROVISIONING_LIMIT: hosts busy in Ironic at once (0: no limit)."""
+    soft_power_off_timeout: int = 180
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """When to reconcile the host again (None: only when its state changes)."""
+
+    requeue_after: float | None
+
+
+DONE: Final = ReconcileResult(None)
+
+
+def _marker(round_id: str, node: wire.Node) -> str:
+    return f"{round_id}|{node.provision_updated_at or ''}"
+
+
+def _ran_since_marker(node: wire.Node, key: str, round_id: str) -> bool:
+    """The step tagged ``key`` for ``round_id`` started and Ironic's state moved since."""
+    raw = node.extra.get(key)
+    if not isinstance(raw, str):
+        return False
+    marked_round, _, updated_at = raw.rpartition("|")
+    return marked_round == round_id and (node.provision_updated_at or "") != updated_at
+
+
+def _raid_steps(state: HostState) -> tuple[list[dict[str, Any]], list[wire.Step]]:
+    """Target RAID logical disks and the manual clean steps that apply them."""
+    raid = state.spec.raid
+    if raid is None or raid == state.prepared_raid:
+        return [], []
+    disks: list[dict[str, Any]] = []
+    for volume in raid.hardware_raid_volumes or ():
+        disk: dict[str, Any] = {
+            "raid_level": volume.level,
+            "size_gb": volume.size_gibibytes if volume.size_gibibytes else "MAX",
+        }
+        if volume.name:
+            disk["volume_name"] = volume.name
+        if volume.number_of_physical_disks:
+            disk["number_of_physical_disks"] = volume.number_of_physical_disks
+        if volume.controller:
+            disk["controller"] = volume.controller
+        if volume.physical_disks:
+            disk["physical_disks"] = list(volume.physical_disks)
+        disks.append(disk)
+    disks.extend(
+        {
+            "raid_level": software.level,
+            "size_gb": software.size_gibibytes if software.size_gibibytes else "MAX",
+            "controller": "software",
+        }
+        for software in raid.software_raid_volumes or ()
+    )
+    steps = [wire.Step(interface="raid", step="delete_configuration", args={})]
+    if raid.software_raid_volumes:
+        steps.append(wire.Step(interface="deploy", step="erase_devices_metadata", args={}))
+    if disks:
+        steps.append(wire.Step(interface="raid", step="create_configuration", args={}))
+    return disks, steps
+
+
+class Provisioner:
+    """Reconciles one host at a time against Ironic. Safe to call for any host, any number of times."""
+
+    def __init__(
+        self,
+        client: IronicClient,
+        commands: HostCommandSender,
+        secrets: HostSecrets,
+        drivers: DriverMapping,
+        *,
+        settings: ProvisionerSettings | None = None,
+        clock: Callable[[], datetime] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self._commands = commands
+        self._secrets = secrets
+        self._drivers = drivers
+        self.settings = settings or ProvisionerSettings()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._rng = rng
+        self._capacity = Capacity(client.list_nodes, limit=self.settings.provisioning_limit)
+        self._transient: dict[str, int] = {}
+        self._recorded: dict[str, tuple[str, str]] = {}
+        """Per host: (node uuid, provision_updated_at) of the Ironic failure last recorded."""
+        self._power_requested: dict[str, str] = {}
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def _after(self, seconds: float) -> ReconcileResult:
+        return ReconcileResult(seconds * (1 + self.settings.jitter * self._rng()))
+
+    def _short(self) -> ReconcileResult:
+        return self._after(self.settings.short_requeue)
+
+    def _long(self) -> ReconcileResult:
+        return self._after(self.settings.long_requeue)
+
+    def _steady(self) -> ReconcileResult:
+        return self._after(self.settings.steady_requeue)
+
+    # -- entry point -----------------------------------------------------------------------------
+
+    async def reconcile(self, state: HostState) -> ReconcileResult:
+        """Take the next step for ``state``; never raises for Ironic trouble."""
+        if not state.exists or state.deleted or state.paused:
+            return DONE
+        if state.provisioning_state in (PS.NONE, PS.UNMANAGED):
+            return DONE
+        bound = log.bind(host=state.id, state=str(state.provisioning_state))
+        try:
+            result = await self._reconcile(state)
+        except (IronicTransientError, IronicConflict, IronicAuthError) as e:
+            failures = self._transient.get(state.id, 0) + 1
+            self._transient[state.id] = failures
+            delay = min(
+                self.settings.short_requeue * 2 ** (failures - 1), self.settings.transient_backoff_max
+            )
+            bound.warning("ironic unavailable or busy; will retry", error=str(e), retry_in=round(delay, 2))
+            return self._after(delay)
+        except IronicNotFound as e:
+            bound.info("ironic node vanished during reconcile", error=str(e))
+            if state.provisioning_id is not None:
+                await self._send(state, cmd.RecordRegistrationLost(now=self._clock(), reason=str(e)))
+            return self._short()
+        except IronicClientError as e:
+            bound.warning("ironic refused a request; will look again", error=str(e))
+            return self._long()
+        self._transient.pop(state.id, None)
+        return result
+
+    async def _send(self, state: HostState, command: cmd.HostCommand) -> bool:
+        """Send an observation; a rejection means our view was stale (not an error)."""
+        try:
+            await self._commands.send(state.id, command)
+        except (CommandRejected, AggregateNotFound) as e:
+            log.debug(
+                "observation not recorded", host=state.id, command=type(command).__name__, reason=str(e)
+            )
+            return False
+        return True
+
+    def _retry_allowed(self, state: HostState) -> bool:
+        return state.retry_not_before is None or self._clock() >= state.retry_not_before
+
+    def _until_retry(self, state: HostState) -> ReconcileResult:
+        """Wait for ``retry_not_before``, looking again at least every long interval."""
+        if state.retry_not_before is None:
+            return self._long()
+        remaining = (state.retry_not_before - self._clock()).total_seconds()
+        return ReconcileResult(max(0.0, min(remaining, self.settings.long_requeue)))
+
+    async def _fail(
+        self, state: HostState, error_type: ErrorType, message: str, node: wire.Node | None
+    ) -> None:
+        """Record an Ironic failure once per occurrence (a node's failure is tied to its timestamp)."""
+        if node is not None:
+            occurrence = (node.uuid, node.provision_updated_at or "")
+            if self._recorded.get(state.id) == occurrence:
+                return
+            self._recorded[state.id] = occurrence
+        elif state.error_type is error_type and state.error_message == message:
+            return
+        log.info("recording host failure", host=state.id, error_type=str(error_type), message=message)
+        await self._send(
+            state,
+            cmd.RecordFailure(now=self._clock(), error_type=error_type, message=message, jitter=self._rng()),
+        )
+
+    def _failure_recorded(self, state: HostState, node: wire.Node, error_type: ErrorType) -> bool:
+        occurrence = (node.uuid, node.provision_updated_at or "")
+        if self._recorded.get(state.id) == occurrence:
+            return True
+        # After a restart: the host already carries this very failure.
+        if (
+            state.error_type is error_type
+            and node.last_error
+            and state.error_message.endswith(node.last_error)
+        ):
+            self._recorded[state.id] = occurrence
+            return True
+        return False
+
+    async def _failed_step(
+        self, state: HostState, node: wire.Node, error_type: ErrorType, message: str
+    ) -> ReconcileResult | None:
+        """A node in a *failed state: record it, or say it may be retried now (None)."""
+        if not self._failure_recorded(state, node, error_type):
+            await self._fail(state, error_type, message, node)
+            return self._short()
+        if not self._retry_allowed(state):
+            return self._until_retry(state)
+        return None
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    async def _reconcile(self, state: HostState) -> ReconcileResult:
+        if state.provisioning_state is PS.DELETING:
+            return await self._delete(state)
+        if state.detach is not None:
+            return await self._detach(state)
+        registered = await self._ensure_registered(state)
+        if isinstance(registered, ReconcileResult):
+            return registered
+        node, driver = registered
+        await self._observe_power(state, node)
+        match state.provisioning_state:
+            case PS.REGISTERING:
+                return self._short()
+            case PS.INSPECTING:
+                return await self._inspect(state, node, driver)
+            case PS.PREPARING | PS.MATCH_PROFILE:
+                return await self._prepare(state, node)
+            case PS.AVAILABLE | PS.READY:
+                return await self._at_rest(state, node)
+            case PS.PROVISIONING:
+                return await self._provision(state, node, driver)
+            case PS.PROVISIONED | PS.EXTERNALLY_PROVISIONED:
+                return await self._adopt(state, node)
+            case PS.DEPROVISIONING:
+                return await self._deprovision(state, node)
+            case PS.POWERING_OFF_BEFORE_DELETE:
+                return await self._power_off_for_delete(state, node)
+            case _:
+                return DONE
+
+    # -- registration ----------------------------------------------------------------------------
+
+    async def _driver(self, state: HostState) -> tuple[NodeDriverSpec, BmcCredentials] | ReconcileResult:
+        secret = state.spec.bmc.credentials_name
+        creds = await self._secrets.bmc_credentials(state.namespace, secret) if secret else None
+        if creds is None:
+            # A missing Secret is the Kubernetes adapter's to report (ObserveCredentials).
+            return self._long()
+        try:
+            spec = self._drivers(
+                state.spec.bmc.address,
+                disable_certificate_verification=state.spec.bmc.disable_certificate_verification,
+                credentials=creds,
+            )
+        except ValueError as e:
+            await self._fail(state, ErrorType.REGISTRATION, str(e), None)
+            return self._long()
+        return spec, creds
+
+    async def _ensure_registered(
+        self, state: HostState
+    ) -> tuple[wire.Node, NodeDriverSpec] | ReconcileResult:
+        resolved = await self._driver(state)
+        if isinstance(resolved, ReconcileResult):
+            return resolved
+        driver, creds = resolved
+        name = node_name(state.namespace, state.name)
+        found = await find_node(
+            self._client,
+            provisioning_id=state.provisioning_id,
+            name=name,
+            boot_mac=state.spec.boot_mac_address,
+        )
+        if found.lost:
+            log.info(
+                "ironic lost the host's node; registering again", host=state.id, node=state.provisioning_id
+            )
+            reason = f"node {state.provisioning_id} not found in Ironic"
+            await self._send(state, cmd.RecordRegistrationLost(now=self._clock(), reason=reason))
+            return self._short()
+        if found.conflict is not None:
+            await self._fail(state, ErrorType.REGISTRATION, found.conflict, None)
+            return self._long()
+        node = found.node
+        if node is None:
+            await self._create(state, name, driver, creds)
+            return ReconcileResult(0.0)
+        await self._ensure_ports(state, node)
+        if node.state not in _BUSY and self._credentials_outdated(node, driver, creds):
+            await self._update_driver_info(node, driver, creds)
+            if node.state == NS.ENROLL:
+                await self._client.set_provision_state(node.uuid, "manage")
+            return self._short()
+        match node.state:
+            case NS.ENROLL:
+                if node.target_provision_state == NS.MANAGEABLE:
+                    return self._short()
+                if node.last_error:
+                    failed = await self._failed_step(state, node, ErrorType.REGISTRATION, node.last_error)
+                    if failed is not None:
+                        return failed
+                await self._client.set_provision_state(node.uuid, "manage")
+                return self._short()
+            case NS.VERIFYING:
+                return self._short()
+            case _:
+                pass
+        good = state.good_credentials.version if state.good_credentials else None
+        if (
+            state.provisioning_id != node.uuid
+            or good != creds.version
+            or state.error_type is ErrorType.REGISTRATION
+        ):
+            await self._send(
+                state,
+                cmd.RecordRegistration(
+                    now=self._clock(), provisioning_id=node.uuid, credentials_version=creds.version
+                ),
+            )
+            if state.provisioning_state is PS.REGISTERING or state.provisioning_id != node.uuid:
+                return self._short()
+        return node, driver
+
+    async def _create(
+        self, state: HostState, name: str, driver: NodeDriverSpec, creds: BmcCredentials
+    ) -> None:
+        interfaces = {f"{k}_interface": v for k, v in driver.interfaces.items() if v}
+        body = msgspec.convert(
+            {
+                "name": name,
+                "driver": driver.driver,
+                "driver_info": dict(driver.driver_info),
+                "properties": self._properties(state),
+                "extra": {EXTRA_CREDENTIALS: creds.version},
+                "automated_clean": state.spec.automated_cleaning_mode != "disabled",
+                **({"disable_power_off": True} if state.spec.disable_power_off else {}),
+                **interfaces,
+            },
+            wire.NodeCreate,
+        )
+        try:
+            node = await self._client.create_node(body)
+        except IronicConflict:
+            return  # created meanwhile (a retried request); found by name next time
+        log.info("registered host in ironic", host=state.id, node=node.uuid, driver=driver.driver)
+        await self._ensure_ports(state, node)
+
+    def _properties(self, state: HostState) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "capabilities": instance_info.boot_mode_capability(state.spec.boot_mode)
+        }
+        if state.spec.architecture:
+            properties["cpu_arch"] = state.spec.architecture
+        return properties
+
+    async def _ensure_ports(self, state: HostState, node: wire.Node) -> None:
+        mac = state.spec.boot_mac_address
+        # Only where a host waits before provide/deploy/adopt: saves a request on every poll.
+        if not mac or node.state not in (NS.ENROLL, NS.MANAGEABLE):
+            return
+        ports = await self._client.list_ports(node.uuid)
+        if any(p.address.lower() == mac.lower() for p in ports):
+            return
+        try:
+            await self._client.create_port(node.uuid, mac.lower())
+        except IronicConflict as e:
+            log.info("boot MAC port already exists", host=state.id, error=str(e))
+
+    @staticmethod
+    def _credentials_outdated(node: wire.Node, driver: NodeDriverSpec, creds: BmcCredentials) -> bool:
+        if node.extra.get(EXTRA_CREDENTIALS) != creds.version:
+            return True
+        public = driver.public_driver_info()
+        return any(str(node.driver_info.get(k)) != str(v) for k, v in public.items())
+
+    async def _update_driver_info(
+        self, node: wire.Node, driver: NodeDriverSpec, creds: BmcCredentials
+    ) -> None:
+        ops = [wire.PatchOp.add(f"/driver_info/{k}", v) for k, v in driver.driver_info.items()]
+        ops.append(wire.PatchOp.add(f"/extra/{EXTRA_CREDENTIALS}", creds.version))
+        await self._client.patch_node(node.uuid, ops)
+        log.info("sent BMC credentials to ironic", node=node.uuid, credentials_version=creds.version)
+
+    # -- power -----------------------------------------------------------------------------------
+
+    async def _observe_power(self, state: HostState, node: wire.Node) -> None:
+        if node.target_power_state or node.power_state not in (wire.POWER_ON, wire.POWER_OFF):
+            return
+        powered_on = node.power_state == wire.POWER_ON
+        if powered_on != state.powered_on:
+            await self._send(state, cmd.RecordPower(now=self._clock(), powered_on=powered_on))
+
+    @staticmethod
+    def _wanted_power(state: HostState) -> bool:
+        if state.reboot_requests:
+            if state.reboot_power_off_pending:
+                return False
+            if any(key for key, _ in state.reboot_requests):
+                return False  # phased reboot: stay off while any keyed request remains
+        return state.spec.online
+
+    async def _manage_power(
+        self, state: HostState, node: wire.Node, *, wanted: bool
+    ) -> ReconcileResult | None:
+        """Drive the node's power toward ``wanted``; None when it is there."""
+        if node.target_power_state:
+            return self._short()
+        target = wire.POWER_ON if wanted else wire.POWER_OFF
+        requested = self._power_requested.get(state.id)
+        if node.power_state == target:
+            self._power_requested.pop(state.id, None)
+            if (
+                wanted
+                and any(key == "" for key, _ in state.reboot_requests)
+                and not state.reboot_power_off_pending
+            ):
+                await self._send(state, cmd.CompleteReboot(now=self._clock(), key=""))
+            if state.error_type is ErrorType.POWER_MANAGEMENT:
+                await self._send(state, cmd.RecordPower(now=self._clock(), powered_on=wanted))
+            return None
+        if node.target_provision_state or node.state in _BUSY:
+            return self._short()
+        if requested is not None and node.last_error:
+            self._power_requested.pop(state.id, None)
+            message = f"{'power on' if wanted else 'power off'} failed: {node.last_error}"
+            await self._fail(state, ErrorType.POWER_MANAGEMENT, message, node)
+            return self._short()
+        if state.error_type is ErrorType.POWER_MANAGEMENT and not self._retry_allowed(state):
+            return self._until_retry(state)
+        soft = not wanted and state.reboot_mode == "soft" and state.reboot_power_off_pending
+        try:
+            if soft:
+                await self._client.set_power_state(
+                    node.uuid, "soft power off", timeout=self.settings.soft_power_off_timeout
+                )
+            else:
+                await self._client.set_power_state(node.uuid, "power on" if wanted else "power off")
+        except IronicClientError as e:
+            if not soft or isinstance(e, IronicAuthError):
+                raise
+            await self._client.set_power_state(node.uuid, "power off")  # soft off unsupported: hard
+        self._power_requested[state.id] = target
+        log.info("changing power", host=state.id, node=node.uuid, target=target, soft=soft)
+        return self._short()
+
+    async def _at_rest(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        if node.state not in (NS.MANAGEABLE, NS.AVAILABLE, NS.ACTIVE):
+            return self._long()
+        return await self._manage_power(state, node, wanted=self._wanted_power(state)) or self._steady()
+
+    # -- capacity --------------------------------------------------------------------------------
+
+    async def _admitted(self, state: HostState, node: wire.Node) -> bool:
+        """Capacity check before a busy operation; records delayed/undelayed as it changes."""
+        if await self._capacity.admit(node.uuid):
+            if state.delayed:
+                await self._send(state, cmd.RecordUndelayed(now=self._clock()))
+            return True
+        if not state.delayed:
+            log.info("provisioning limit reached; host delayed", host=state.id, limit=self._capacity.limit)
+            await self._send(state, cmd.RecordDelayed(now=self._clock()))
+        return False
+
+    # -- inspecting ------------------------------------------------------------------------------
+
+    async def _inspect(self, state: HostState, node: wire.Node, driver: NodeDriverSpec) -> ReconcileResult:
+        round_id = state.operation_history.inspect.start or ""
+        fast = state.spec.inspection_mode == "fast" and driver.fast_inspect_interface is not None
+        match node.state:
+            case NS.AVAILABLE:
+                await self._client.set_provision_state(node.uuid, "manage")
+                return self._short()
+            case NS.INSPECTING | NS.INSPECT_WAIT:
+                return self._short() if fast else self._long()
+            case NS.INSPECT_FAILED:
+                failed = await self._failed_step(
+                    state, node, ErrorType.INSPECTION, node.last_error or "inspection failed"
+                )
+                if failed is not None:
+                    return failed
+                return await self._start_inspection(state, node, driver, round_id, fast=fast)
+            case NS.MANAGEABLE:
+                if _ran_since_marker(node, EXTRA_INSPECTION, round_id) and node.inspection_finished_at:
+                    details = await self._hardware(node)
+                    await self._send(state, cmd.RecordInspection(now=self._clock(), hardware=details))
+                    return self._short()
+                return await self._start_inspection(state, node, driver, round_id, fast=fast)
+            case _:
+                return self._long()
+
+    async def _start_inspection(
+        self, state: HostState, node: wire.Node, driver: NodeDriverSpec, round_id: str, *, fast: bool
+    ) -> ReconcileResult:
+        if not await self._admitted(state, node):
+            return self._long()
+        ops = [wire.PatchOp.add(f"/extra/{EXTRA_INSPECTION}", _marker(round_id, node))]
+        wanted = driver.fast_inspect_interface if fast else driver.interfaces.get("inspect")
+        if wanted and node.inspect_interface != wanted:
+            ops.append(wire.PatchOp.add("/inspect_interface", wanted))
+        await self._client.patch_node(node.uuid, ops)
+        await self._client.set_provision_state(node.uuid, "inspect")
+        log.info("inspection started", host=state.id, node=node.uuid)
+        return self._short()
+
+    async def _hardware(self, node: wire.Node) -> HardwareDetails:
+        try:
+            found = await self._client.get_inventory(node.uuid)
+        except IronicNotFound:
+            return inventory.from_properties(node.properties)
+        return inventory.hardware_details(found.inventory, found.plugin_data)
+
+    # -- preparing -------------------------------------------------------------------------------
+
+    async def _prepare(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        disks, steps = _raid_steps(state)
+        if not steps:
+            if node.state in (NS.MANAGEABLE, NS.AVAILABLE):
+                await self._send(state, cmd.RecordPreparation(now=self._clock()))
+                return self._short()
+            if node.state == NS.CLEAN_FAILED:
+                # The failed settings were withdrawn: bring the node back, nothing to retry.
+                return await self._recover_clean_failed(node)
+            return self._long()
+        round_id = hashlib.sha256(msgspec.json.encode(state.spec.raid)).hexdigest()[:16]
+        match node.state:
+            case NS.AVAILABLE:
+                await self._client.set_provision_state(node.uuid, "manage")
+                return self._short()
+            case NS.CLEANING | NS.CLEAN_WAIT:
+                return self._long()
+            case NS.CLEAN_FAILED:
+                failed = await self._failed_step(
+                    state, node, ErrorType.PREPARATION, node.last_error or "manual cleaning failed"
+                )
+                if failed is not None:
+                    return failed
+                return await self._recover_clean_failed(node)
+            case NS.MANAGEABLE:
+                if _ran_since_marker(node, EXTRA_PREPARATION, round_id):
+                    await self._send(state, cmd.RecordPreparation(now=self._clock()))
+                    return self._short()
+                if not await self._admitted(state, node):
+                    return self._long()
+                if disks:
+                    await self._client.set_raid_config(node.uuid, disks)
+                await self._client.patch_node(
+                    node.uuid, [wire.PatchOp.add(f"/extra/{EXTRA_PREPARATION}", _marker(round_id, node))]
+                )
+                await self._client.set_provision_state(node.uuid, "clean", clean_steps=steps)
+                log.info(
+                    "manual cleaning started", host=state.id, node=node.uuid, steps=[s.step for s in steps]
+                )
+                return self._short()
+            case _:
+                return self._long()
+
+    # -- provisioning ----------------------------------------------------------------------------
+
+    async def _sync_automated_clean(self, state: HostState, node: wire.Node) -> None:
+        wanted = state.spec.automated_cleaning_mode != "disabled"
+        if node.automated_clean != wanted:
+            await self._client.patch_node(node.uuid, [wire.PatchOp.add("/automated_clean", wanted)])
+
+    async def _provide(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        if not await self._admitted(state, node):
+            return self._long()
+        await self._sync_automated_clean(state, node)
+        await self._client.set_provision_state(node.uuid, "provide")
+        return self._short()
+
+    async def _clean_failed(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        message = f"Cleaning failed: {node.last_error or 'unknown error'}"
+        failed = await self._failed_step(state, node, ErrorType.PROVISIONING, message)
+        if failed is not None:
+            return failed
+        return await self._recover_clean_failed(node)
+
+    async def _recover_clean_failed(self, node: wire.Node) -> ReconcileResult:
+        """``clean failed`` -> ``manageable`` (maintenance off first, as BMO does)."""
+        if node.maintenance:
+            await self._client.unset_maintenance(node.uuid)
+        await self._client.set_provision_state(node.uuid, "manage")
+        return self._short()
+
+    async def _provision(self, state: HostState, node: wire.Node, driver: NodeDriverSpec) -> ReconcileResult:
+        image = state.spec.image
+        match node.state:
+            case NS.ACTIVE:
+                wanted = image is None or instance_info.image_matches(node.instance_info, image)
+                if wanted:
+                    await self._send(state, cmd.RecordProvisioned(now=self._clock()))
+                    return self._short()
+                log.warning(
+                    "node is active with another image; tearing it down", host=state.id, node=node.uuid
+                )
+                return await self._tear_down(state, node)
+            case NS.DEPLOYING | NS.DEPLOY_WAIT | NS.CLEANING | NS.CLEAN_WAIT:
+                return self._long()
+            case NS.DEPLOY_FAILED:
+                if image is None or instance_info.image_matches(node.instance_info, image):
+                    message = (
+                        f"Image provisioning failed ({instance_info.image_description(image)}): "
+                        f"{node.last_error or 'unknown error'}"
+                    )
+                    await self._fail(state, ErrorType.PROVISIONING, message, node)
+                    return self._short()
+                return await self._deploy(state, node, driver)
+            case NS.CLEAN_FAILED:
+                return await self._clean_failed(state, node)
+            case NS.MANAGEABLE:
+                if state.error_type is ErrorType.PROVISIONING and not self._retry_allowed(state):
+                    return self._until_retry(state)
+                return await self._provide(state, node)
+            case NS.AVAILABLE:
+                if state.error_type is ErrorType.PROVISIONING and not self._retry_allowed(state):
+                    return self._until_retry(state)
+                return await self._deploy(state, node, driver)
+            case _:
+                return self._long()
+
+    async def _deploy(self, state: HostState, node: wire.Node, driver: NodeDriverSpec) -> ReconcileResult:
+        if not await self._admitted(state, node):
+            return self._long()
+        ops = [
+            wire.PatchOp.add("/instance_info", instance_info.instance_info(state)),
+            wire.PatchOp.add("/instance_uuid", state.uid),
+        ]
+        deploy = instance_info.deploy_interface(state, driver.interfaces.get("deploy") or None)
+        if deploy and node.deploy_interface != deploy:
+            ops.append(wire.PatchOp.add("/deploy_interface", deploy))
+        if node.instance_uuid and node.instance_uuid != state.uid:
+            ops.insert(0, wire.PatchOp.remove("/instance_uuid"))
+        await self._client.patch_node(node.uuid, ops)
+        validation = await self._client.validate_node(node.uuid)
+        problems = [
+            f"{name}: {result.reason}"
+            for name, result in sorted(validation.items())
+            if name in ("boot", "deploy") and result.result is False
+        ]
+        if problems:
+            await self._fail(
+                state, ErrorType.PROVISIONING, f"host validation error: {'; '.join(problems)}", None
+            )
+            return self._short()
+        drive = await self._config_drive(state)
+        try:
+            await self._client.set_provision_state(
+                node.uuid, "active", configdrive=drive, deploy_steps=instance_info.deploy_steps(state)
+            )
+        except IronicClientError as e:
+            if isinstance(e, IronicAuthError) or e.status != 400:
+                raise
+            # The node was available a moment ago: a 400 is Ironic refusing this deploy's settings.
+            await self._fail(state, ErrorType.PROVISIONING, f"host validation error: {e.message}", None)
+            return self._short()
+        log.info(
+            "deploy started",
+            host=state.id,
+            node=node.uuid,
+            image=state.spec.image.url if state.spec.image else None,
+        )
+        return self._short()
+
+    async def _config_drive(self, state: HostState) -> wire.ConfigDrive | None:
+        spec = state.spec
+        ns = state.namespace
+        user = await self._secrets.user_data(ns, spec.user_data.name) if spec.user_data else None
+        network = await self._secrets.network_data(ns, spec.network_data.name) if spec.network_data else None
+        meta = await self._secrets.meta_data(ns, spec.meta_data.name) if spec.meta_data else None
+        return instance_info.config_drive(state, user_data=user, network_data=network, meta_overlay=meta)
+
+    # -- adopting (provisioned, externally provisioned) ------------------------------------------
+
+    async def _adopt(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        match node.state:
+            case NS.ACTIVE:
+                if node.maintenance and not node.fault:
+                    await self._client.unset_maintenance(node.uuid)
+                    return self._short()
+                if state.needs_adoption:
+                    await self._send(state, cmd.RecordAdopted(now=self._clock()))
+                    return self._short()
+                return await self._at_rest(state, node)
+            case NS.MANAGEABLE:
+                return await self._start_adoption(state, node)
+            case NS.ADOPTING:
+                return self._short()
+            case NS.ADOPT_FAILED:
+                failed = await self._failed_step(
+                    state, node, ErrorType.PROVISIONED_REGISTRATION, node.last_error or "adoption failed"
+                )
+                if failed is not None:
+                    return failed
+                return await self._start_adoption(state, node)
+            case NS.AVAILABLE:
+                # Adoption starts from manageable; never deploy a provisioned host again.
+                await self._client.set_provision_state(node.uuid, "manage")
+                return self._short()
+            case _:
+                return self._long()
+
+    async def _start_adoption(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        info = instance_info.instance_info(state)
+        if state.provisioned_image is not None:
+            info.update(instance_info.image_fields(state.provisioned_image))
+        ops = [wire.PatchOp.add("/instance_info", info), wire.PatchOp.add("/instance_uuid", state.uid)]
+        if node.instance_uuid and node.instance_uuid != state.uid:
+            ops.insert(0, wire.PatchOp.remove("/instance_uuid"))
+        await self._client.patch_node(node.uuid, ops)
+        await self._client.set_provision_state(node.uuid, "adopt")
+        log.info("adopting provisioned host", host=state.id, node=node.uuid)
+        return self._short()
+
+    # -- deprovisioning --------------------------------------------------------------------------
+
+    async def _tear_down(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        if not await self._admitted(state, node):
+            return self._long()
+        await self._sync_automated_clean(state, node)
+        await self._client.set_provision_state(node.uuid, "deleted")
+        log.info("deprovisioning started", host=state.id, node=node.uuid)
+        return self._short()
+
+    async def _deprovision(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        match node.state:
+            case NS.AVAILABLE:
+                await self._send(state, cmd.RecordDeprovisioned(now=self._clock()))
+                return self._short()
+            case NS.ACTIVE | NS.DEPLOY_FAILED | NS.DEPLOY_WAIT | NS.ERROR:
+                return await self._tear_down(state, node)
+            case NS.MANAGEABLE:
+                return await self._provide(state, node)
+            case NS.CLEAN_FAILED:
+                return await self._clean_failed(state, node)
+            case NS.ADOPT_FAILED | NS.INSPECT_FAILED:
+                await self._client.set_provision_state(node.uuid, "manage")
+                return self._short()
+            case _:
+                return self._long()
+
+    # -- deleting --------------------------------------------------------------------------------
+
+    async def _power_off_for_delete(self, state: HostState, node: wire.Node) -> ReconcileResult:
+        if node.state in (NS.INSPECT_WAIT, NS.CLEAN_WAIT):
+            await self._client.set_provision_state(node.uuid, "abort")
+            return self._short()
+        if node.state in _BUSY or node.target_provision_state:
+            return self._short()
+        if state.spec.disable_power_off:
+            return self._short()
+        return await self._manage_power(state, node, wanted=False) or self._short()
+
+    async def _find_for_delete(self, state: HostState) -> wire.Node | None:
+        name = node_name(state.namespace, state.name)
+        found = await find_node(
+            self._client,
+            provisioning_id=state.provisioning_id,
+            name=name,
+            boot_mac=state.spec.boot_mac_address,
+        )
+        return found.node
+
+    async def _remove_node(self, state: HostState, node: wire.Node) -> ReconcileResult | None:
+        """Delete the node (maintenance first when Ironic would refuse); None once it is gone."""
+        if node.state in _BUSY:
+            return self._short()
+        if node.state not in _DELETABLE and not node.maintenance:
+            await self._client.set_maintenance(node.uuid, DELETE_MAINTENANCE_REASON)
+        with contextlib.suppress(IronicNotFound):
+            await self._client.delete_node(node.uuid)
+        log.info("deleted ironic node", host=state.id, node=node.uuid)
+        return None
+
+    async def _delete(self, state: HostState) -> ReconcileResult:
+        node = await self._find_for_delete(state)
+        if node is not None:
+            waiting = await self._remove_node(state, node)
+            if waiting is not None:
+                return waiting
+        await self._send(state, cmd.RecordNodeDeleted(now=self._clock()))
+        for memory in (self._recorded, self._transient, self._power_requested):
+            memory.pop(state.id, None)
+        return DONE
+
+    async def _detach(self, state: HostState) -> ReconcileResult:
+        if state.detach is None or state.detach.completed:
+            return DONE
+        node = await self._find_for_delete(state)
+        if node is not None:
+            waiting = await self._remove_node(state, node)
+            if waiting is not None:
+                return waiting
+        await self._send(state, cmd.RecordDetached(now=self._clock()))
+        return DONE
+
+
+__all__ = ["DONE", "Provisioner", "ProvisionerSettings", "ReconcileResult"]
