@@ -127,6 +127,9 @@ class HostState(msgspec.Struct, frozen=True, kw_only=True):
 
 INITIAL = HostState()
 
+BUSY_STATES = frozenset({PS.INSPECTING, PS.PREPARING, PS.PROVISIONING, PS.DEPROVISIONING})
+"""States whose Ironic work counts against the provisioning capacity limit (may be ``delayed``)."""
+
 _TIMED_OPERATIONS: dict[ProvisioningState, str] = {
     PS.REGISTERING: "register",
     PS.INSPECTING: "inspect",
@@ -159,7 +162,7 @@ def _state_changed(state: HostState, e: ev.ProvisioningStateChanged) -> HostStat
             provisioned_image=state.spec.image,
             provisioned_custom_deploy=state.spec.custom_deploy,
         )
-    if e.state not in (PS.INSPECTING, PS.PROVISIONING, PS.DEPROVISIONING):
+    if e.state not in BUSY_STATES:
         new = replace(new, delayed=False)
     return new
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from core.aggregates import host_commands as cmd
 from core.aggregates.backoff import retry_not_before
 from core.aggregates.base import AggregateDefinition
-from core.aggregates.host_state import INITIAL, HostState, evolve
+from core.aggregates.host_state import BUSY_STATES, INITIAL, HostState, evolve
 from core.aggregates.host_transitions import GIVE_UP_AFTER_ERRORS, follow_up
 from core.aggregates.host_validation import validate_spec
 from core.errors import AggregateNotFound, CommandRejected
@@ -319,7 +319,9 @@ def _observe(state: HostState, c: cmd.HostCommand) -> list[Event]:
                 *_cleared(state, ErrorType.PROVISIONED_REGISTRATION, ErrorType.REGISTRATION),
             ]
         case cmd.RecordPower():
-            if state.powered_on == c.powered_on:
+            # Seeing "off" again still matters while a reboot waits for the host to be off.
+            reboot_waiting = state.reboot_power_off_pending and not c.powered_on
+            if state.powered_on == c.powered_on and not reboot_waiting:
                 return _cleared(state, ErrorType.POWER_MANAGEMENT)
             return [ev.PowerObserved(powered_on=c.powered_on), *_cleared(state, ErrorType.POWER_MANAGEMENT)]
         case cmd.RecordFailure():
@@ -327,7 +329,7 @@ def _observe(state: HostState, c: cmd.HostCommand) -> list[Event]:
         case cmd.RecordDelayed():
             if state.delayed:
                 return []
-            _expect_state(state, c, PS.INSPECTING, PS.PROVISIONING, PS.DEPROVISIONING)
+            _expect_state(state, c, *BUSY_STATES)
             return [ev.Delayed()]
         case cmd.RecordUndelayed():
             return [ev.Undelayed()] if state.delayed else []

@@ -4,6 +4,7 @@ import pytest
 from msgspec.structs import replace
 
 from core.aggregates import host_commands as cmd
+from core.aggregates.hosts import DEFINITION, decide
 from core.events import hosts as ev
 from core.events.base import Event
 from core.events.host_values import (
@@ -521,3 +522,14 @@ def test_failure_while_delayed_shows_error() -> None:
     state = given(provisioning_host(), ev.Delayed(), failed(ErrorType.REGISTRATION, 1)).state
 
     assert state.operational_status is OperationalStatus.ERROR
+
+
+def test_a_reboot_of_a_host_that_is_already_off_is_not_stuck_waiting_for_power_off() -> None:
+    state = DEFINITION.fold(
+        [*provisioned_host(), ev.PowerObserved(powered_on=False), ev.RebootRequested(key="", mode="hard")]
+    )
+    assert not state.powered_on
+    assert state.reboot_power_off_pending
+    events = decide(state, cmd.RecordPower(powered_on=False, now=NOW))
+    assert events == [ev.PowerObserved(powered_on=False)]
+    assert not DEFINITION.fold(events, state).reboot_power_off_pending

@@ -495,3 +495,10 @@ def test_an_operator_may_reset_the_fail_count_of_a_paused_host() -> None:
     state = DEFINITION.fold([*_after_failures(5), ev.Paused()])
     events = decide(state, cmd.ResetProvisioningFailCount(now=NOW))
     assert any(isinstance(e, ev.ProvisioningFailCountReset) for e in events)
+
+
+def test_a_host_waiting_for_capacity_while_preparing_shows_delayed() -> None:
+    state = DEFINITION.fold(preparing_host())
+    events = decide(state, cmd.RecordDelayed(now=NOW))
+    assert events == [ev.Delayed()]
+    assert DEFINITION.fold(events, state).operational_status is OperationalStatus.DELAYED
