@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install lint typecheck imports unit test run bench docs clean
+.PHONY: help install lint typecheck imports kube unit test run bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ typecheck: $(STAMP) ## mypy --strict over code, tests and benchmarks
 imports: $(STAMP) ## import-linter layer contracts
 	$(BIN)/lint-imports
 
-unit: $(STAMP) ## pytest only
+kube: $(STAMP) ## build kube-apiserver and etcd from Go modules into ~/.cache/metalstream/kube (once)
+	$(BIN)/python -m metalstream.devstack.kube_build
+
+unit: $(STAMP) kube ## pytest only
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint typecheck imports unit ## everything CI runs
