@@ -1,9 +1,10 @@
 """Appending with optimistic concurrency, atomically, and idempotently on retry.
 
-One event is one publish carrying ``Nats-Expected-Last-Subject-Sequence`` (the position the
-caller's state was read at) and ``Nats-Msg-Id`` (the event id). Several events of one command are
-one ADR-50 atomic batch: the first message goes as a request and carries the expected sequence,
-the last one commits and returns the final ack, and the server stores all of them or none.
+One event is one publish of its document (``wire``) carrying
+``Nats-Expected-Last-Subject-Sequence`` (the position the caller's state was read at) and
+``Nats-Msg-Id`` (the event id). Several events of one command are one ADR-50 atomic batch: the
+first message goes as a request and carries the expected sequence, the last one commits and
+returns the final ack, and the server stores all of them or none.
 
 A retry of an append that was stored but whose ack got lost must not fail. A standalone server
 checks the expected sequence before the message id, so such a retry comes back as "wrong last
@@ -12,8 +13,8 @@ with ``duplicate: true``. On any of these answers the store reads the subject ri
 expected position: if the events there carry our event ids, the append had been stored and its
 revision is returned; otherwise another writer won and ``ConcurrencyConflict`` is raised.
 
-The hot path is kept lean: aggregate headers are prepared once per append, tags and schema
-versions are cached per event class, and acks are decoded with msgspec.
+The hot path is kept lean: aggregate fields are prepared once per append, tags and schema
+versions are cached per event class, and bodies and acks are encoded and decoded with msgspec.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from adapters.nats import headers as hdr
+from adapters.nats import wire
 from adapters.nats.directget import DirectReader
 from adapters.nats.errors import (
     DUPLICATE_IN_BATCH,
@@ -40,7 +41,6 @@ from adapters.nats.inbox import ReplyInbox
 from adapters.nats.replies import decode_ack, rejected
 from adapters.nats.subjects import SubjectLayout
 from core.errors import ConcurrencyConflict
-from core.events import codec as event_codec
 from core.events.base import Event, NewEvent, event_type_of
 from core.events.codec import EventCodec
 from core.ids import AggregateKey
@@ -68,7 +68,7 @@ class Appender:
         self._reader = reader
         self._layout = layout
         self._codecs = dict(codecs)
-        self._tags: dict[type[Event], tuple[str, str]] = {}
+        self._tags: dict[type[Event], tuple[str, int]] = {}
 
     async def append(self, key: AggregateKey, events: Sequence[NewEvent], *, expected: Revision) -> Revision:
         """Store ``events`` after ``expected`` (see ``core.ports.EventStore.append``)."""
@@ -76,12 +76,10 @@ class Appender:
             return expected
         self._check(key, events)
         subject = self._layout.aggregate(key)
-        encoder = hdr.HeaderEncoder(key, self._tags)
+        encoder = wire.DocumentEncoder(key, self._tags)
         base = expected.version + 1
-        messages = [
-            (event_codec.encode(new.event), encoder.encode(new, base + i)) for i, new in enumerate(events)
-        ]
-        messages[0][1][hdr.EXPECTED_LAST_SUBJECT_SEQUENCE] = str(expected.position)
+        messages = [encoder.encode(new, base + i) for i, new in enumerate(events)]
+        messages[0][1][wire.EXPECTED_LAST_SUBJECT_SEQUENCE] = str(expected.position)
         # Each request below carries its own timeout; publishes in between only fill a buffer.
         try:
             if len(messages) == 1:
@@ -119,7 +117,7 @@ class Appender:
                 if not codec.knows(new.event):
                     msg = f"{key}: {cls.__name__} is not an event of aggregate type {key.type!r}"
                     raise ValueError(msg)
-                self._tags[cls] = (event_type_of(new.event), str(codec.version_of(new.event)))
+                self._tags[cls] = (event_type_of(new.event), codec.version_of(new.event))
         if len({new.meta.event_id for new in events}) != len(events):
             msg = f"{key}: event ids repeat within one append"
             raise ValueError(msg)
@@ -128,9 +126,9 @@ class Appender:
         """Send an atomic batch; return the reply that ends it (the commit's ack, or an error)."""
         batch_id = uuid.uuid4().hex
         for number, (_, headers) in enumerate(messages, start=1):
-            headers[hdr.BATCH_ID] = batch_id
-            headers[hdr.BATCH_SEQUENCE] = str(number)
-        messages[-1][1][hdr.BATCH_COMMIT] = "1"
+            headers[wire.BATCH_ID] = batch_id
+            headers[wire.BATCH_SEQUENCE] = str(number)
+        messages[-1][1][wire.BATCH_COMMIT] = "1"
         first = await self._inbox.request(subject, *messages[0])
         if first.data:  # an empty reply means "batch started"; anything else is an error
             return first
@@ -143,7 +141,7 @@ class Appender:
     ) -> Revision | None:
         """The revision ``events`` produced if they are stored right after ``expected``."""
         stored = await self._reader.read(subject, after=expected.position, limit=len(events))
-        ids = [hdr.header(message.headers, hdr.MSG_ID) for message in stored]
+        ids = [wire.header(message.headers, wire.MSG_ID) for message in stored]
         if ids != [new.meta.event_id for new in events]:
             return None
         return Revision(version=expected.version + len(events), position=stored[-1].sequence)

@@ -1,9 +1,10 @@
 """The dead-letter log: exact copies of events a reader gave up on, with who and why.
 
 A projection that meets an event it cannot handle must not stall every other host's status, nor
-lose the event. It copies the message, bytes and application headers exactly as stored (fetched
-by position, so an upcast or re-encoded payload never replaces the original), to its own
-stream under ``<dlq prefix>.<reader>.<original subject tokens>`` and moves on. The copy's
+lose the event. It copies the message body exactly as stored (fetched by position, so an upcast or
+re-encoded payload never replaces the original; the body is the self-describing document of
+``wire``) to its own stream under ``<dlq prefix>.<reader>.<original subject tokens>``, with
+headers saying who gave up on it, why, and where it came from, and moves on. The copy's
 ``Nats-Msg-Id`` is ``<reader>:<event id>``, so a reader that dead-letters the same event twice
 (say, after a restart) stores it once, while two readers each keep their own copy.
 """
@@ -15,13 +16,12 @@ from typing import Final
 import msgspec
 from nats.aio.client import Client
 
-from adapters.nats import headers as hdr
+from adapters.nats import wire
 from adapters.nats.directget import DirectReader, StoredMessage
 from adapters.nats.errors import translated
 from adapters.nats.replies import decode_ack, rejected
 from adapters.nats.subjects import SubjectLayout, escape_token
-from core.events import codec as event_codec
-from core.events.base import RecordedEvent, UndecodableEvent, UnknownEvent
+from core.events.base import RecordedEvent
 from core.ids import AggregateKey
 
 REASON: Final = "Metalstream-Dead-Letter-Reason"
@@ -44,7 +44,7 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     event_type: str
     data: bytes
     headers: dict[str, str]
-    """The original application headers plus the dead-letter ones."""
+    """The dead-letter headers (and any application headers the original message had)."""
     position: int
     """Sequence in the dead-letter stream."""
 
@@ -72,18 +72,21 @@ class DeadLetterLog:
         envelope = record.envelope
         original = await self._events.get(envelope.position)
         if original is None:  # cannot happen on a deny-delete stream; keep what the record has
-            original = StoredMessage(self._subject_of(record), envelope.position, _bytes_of(record), {})
+            original = StoredMessage(
+                self._subject_of(record), envelope.position, wire.document_of(record), {}
+            )
         headers = {
             key: value
-            for key, value in hdr.plain_keys(original.headers).items()
+            for key, value in wire.plain_keys(original.headers).items()
             if not key.startswith("Nats-")
         }
-        headers[hdr.MSG_ID] = f"{escape_token(reader)}:{envelope.event_id or envelope.position}"
+        event_id = _single_line(envelope.event_id)  # read from a body, it may be anything
+        headers[wire.MSG_ID] = f"{escape_token(reader)}:{event_id or envelope.position}"
         headers[REASON] = _one_line(reason)
         headers[READER] = reader
         headers[ORIGINAL_POSITION] = str(envelope.position)
         headers[ORIGINAL_SUBJECT] = original.subject
-        headers[ORIGINAL_EVENT_ID] = envelope.event_id
+        headers[ORIGINAL_EVENT_ID] = event_id
         subject = self._layout.dead_letter(reader, original.subject)
         what = f"dead-letter position {envelope.position} for {reader}"
         with translated(what):
@@ -114,7 +117,7 @@ class DeadLetterLog:
 
 def _dead_letter(message: StoredMessage) -> DeadLetter:
     headers = {
-        key: value for key, value in hdr.plain_keys(message.headers).items() if not key.startswith("Nats-")
+        key: value for key, value in wire.plain_keys(message.headers).items() if not key.startswith("Nats-")
     }
     return DeadLetter(
         reader=headers.get(READER, ""),
@@ -122,20 +125,20 @@ def _dead_letter(message: StoredMessage) -> DeadLetter:
         original_position=int(headers.get(ORIGINAL_POSITION, "0") or 0),
         original_subject=headers.get(ORIGINAL_SUBJECT, ""),
         event_id=headers.get(ORIGINAL_EVENT_ID, ""),
-        event_type=headers.get(hdr.EVENT_TYPE, ""),
+        event_type=_text(wire.loose_envelope(message.data).get("eventType")),
         data=message.data,
         headers=headers,
         position=message.sequence,
     )
 
 
-def _bytes_of(record: RecordedEvent) -> bytes:
-    event = record.event
-    if isinstance(event, UnknownEvent | UndecodableEvent):
-        return event.data
-    return event_codec.encode(event)
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _single_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _one_line(reason: str) -> str:
-    text = " ".join(reason.split())[:_MAX_REASON]
-    return text or "(no reason given)"
+    return _single_line(reason)[:_MAX_REASON] or "(no reason given)"

@@ -24,7 +24,7 @@ import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from adapters.nats import headers as hdr
+from adapters.nats import wire
 from adapters.nats.errors import JetStreamRejected, NatsStoreError, translated
 from adapters.nats.inbox import ReplyInbox
 
@@ -76,7 +76,7 @@ class DirectReader:
         what = f"get message {sequence} from {self._stream}"
         with translated(what):
             reply = await self._nc.request(self._api, request, timeout=self._timeout)
-            status = hdr.header(reply.headers, hdr.STATUS) if not reply.data else None
+            status = wire.header(reply.headers, wire.STATUS) if not reply.data else None
             if status == _NOT_FOUND:
                 return None
             if status is not None:
@@ -99,10 +99,10 @@ class DirectReader:
             found.append(message)
             if limit is not None and len(found) >= limit:
                 return False, message.sequence
-        status = hdr.header(end.headers, hdr.STATUS)
+        status = wire.header(end.headers, wire.STATUS)
         if status == _END_OF_BATCH:
-            pending = int(hdr.header(end.headers, "Nats-Num-Pending") or "0")
-            last = int(hdr.header(end.headers, "Nats-Last-Sequence") or "0")
+            pending = int(wire.header(end.headers, "Nats-Num-Pending") or "0")
+            last = int(wire.header(end.headers, "Nats-Last-Sequence") or "0")
             return pending > 0, last
         if status == _NOT_FOUND:
             return False, 0
@@ -110,7 +110,7 @@ class DirectReader:
 
 
 def _is_status(msg: Msg) -> bool:
-    return not msg.data and hdr.header(msg.headers, hdr.STATUS) is not None
+    return not msg.data and wire.header(msg.headers, wire.STATUS) is not None
 
 
 def _stored(msg: Msg) -> StoredMessage:
@@ -118,12 +118,12 @@ def _stored(msg: Msg) -> StoredMessage:
     try:
         return StoredMessage(headers["Nats-Subject"], int(headers["Nats-Sequence"]), msg.data, headers)
     except (KeyError, ValueError) as exc:
-        msg_text = f"direct get reply without subject or sequence: {hdr.plain_keys(headers)}"
+        msg_text = f"direct get reply without subject or sequence: {wire.plain_keys(headers)}"
         raise NatsStoreError(msg_text) from exc
 
 
 def _status_error(what: str, msg: Msg, status: str) -> Exception:
-    description = hdr.header(msg.headers, hdr.DESCRIPTION) or ""
+    description = wire.header(msg.headers, wire.DESCRIPTION) or ""
     if status == _NO_RESPONDERS:
         return TimeoutError(f"{what}: no responders ({description})")
     return JetStreamRejected(

@@ -34,7 +34,7 @@ from nats.js import api
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from adapters.nats import headers as hdr
+from adapters.nats import wire
 from adapters.nats.errors import translated, unavailable
 from adapters.nats.settings import StoreSettings
 from core.errors import StoreUnavailable
@@ -191,15 +191,15 @@ class PullStream:
         self._wake.set()
 
     def _status(self, msg: Msg) -> None:
-        status = hdr.header(msg.headers, hdr.STATUS)
+        status = wire.header(msg.headers, wire.STATUS)
         if status == _HEARTBEAT:
             return
         if status in _REQUEST_ENDED:
-            unfulfilled = hdr.header(msg.headers, "Nats-Pending-Messages")
+            unfulfilled = wire.header(msg.headers, "Nats-Pending-Messages")
             self._outstanding = max(0, self._outstanding - int(unfulfilled or self._batch))
             return
         # 409 (consumer deleted, leadership change, server shutdown, ...) or anything unexpected.
-        description = hdr.header(msg.headers, hdr.DESCRIPTION)
+        description = wire.header(msg.headers, wire.DESCRIPTION)
         log.info("pull ended by the server", consumer=self._name, status=status, description=description)
         self._lost = True
 

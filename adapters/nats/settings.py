@@ -43,4 +43,8 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_ack_pending: int = 1_000
     """Un-acknowledged events a durable subscription may hold before the server pauses it."""
     ephemeral_idle: float = 60.0
-    """Seconds after which the server deletes a log reader's consumer that nobody pulls from."""
+    """Seconds after which the server deletes a log reader's consumer that nobody reads from."""
+    fast_replay: bool = True
+    """Read the log (``read_all``) over a second, minimal connection that parses whole buffers,
+    about 2.5 times as fast as through nats-py; off, or when that connection cannot copy the
+    client's authentication (see ``adapters.nats.rawconn``), nats-py is used."""

@@ -26,10 +26,10 @@ from nats.js import api
 from nats.js.client import JetStreamContext
 
 from adapters.nats.errors import translated
-from adapters.nats.headers import RecordDecoder
 from adapters.nats.pulling import PullStream
 from adapters.nats.replies import delivery
 from adapters.nats.settings import StoreSettings
+from adapters.nats.wire import RecordDecoder
 from core.events.base import RecordedEvent
 
 _NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -104,7 +104,7 @@ class DurableSubscription:
                     batch.append((meta.stream_sequence, msg))
             for position, msg in batch:
                 self._pull.resume_after = position
-                yield decode(msg.subject, position, msg.data, msg.headers)
+                yield decode(msg.subject, position, msg.data)
 
     async def ack(self, record: RecordedEvent) -> None:
         """Mark ``record`` handled; acking it again, or an event not delivered here, does nothing."""

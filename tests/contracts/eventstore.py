@@ -2,8 +2,9 @@
 
 A test module subclasses ``EventStoreContract`` and provides a ``harness`` fixture: the store under
 test plus the few things the port cannot do (write raw bytes as a newer or broken writer would,
-reopen the store as a restarted process would, read the dead-letter log). The in-memory fake and
-the JetStream adapter pass the same tests, so the fake cannot drift from the real store.
+read back the bytes stored for an event, reopen the store as a restarted process would, read the
+dead-letter log). The in-memory fake and the JetStream adapter pass the same tests, so the fake
+cannot drift from the real store.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class StoreHarness(Protocol):
         self, key: AggregateKey, data: bytes, *, event_type: str, schema_version: int = 1
     ) -> int:
         """Store raw payload bytes as the next event of ``key``; return its position."""
+        ...
+
+    async def stored(self, position: int) -> bytes:
+        """The bytes stored for the event at ``position`` (what a dead letter must keep)."""
         ...
 
     async def reopen(self) -> EventStore:
@@ -368,9 +373,29 @@ class EventStoreContract:
         key = widget("a")
         position = await harness.inject(key, b"{not json", event_type="widget.created")
         (record,) = (await harness.store.load(key)).events
-        assert isinstance(record.event, UndecodableEvent)
-        assert record.event.data == b"{not json"
-        assert record.envelope.position == position
+        (read,) = await collect(harness.store.read_all())
+        assert isinstance(read.event, UndecodableEvent)
+        for found in (record, read):
+            assert isinstance(found.event, UndecodableEvent)
+            # The payload, or the whole stored message when the payload cannot be told apart.
+            assert b"{not json" in found.event.data
+            assert found.event.data == read.event.data
+            assert (found.envelope.position, found.envelope.aggregate_id) == (position, key.id)
+
+    async def test_a_payload_of_the_wrong_shape_is_undecodable_with_its_bytes(
+        self, harness: StoreHarness
+    ) -> None:
+        key = widget("a")
+        data = b'{"type":"widget.created","name":5}'
+        position = await harness.inject(key, data, event_type="widget.created")
+        (record,) = (await harness.store.load(key)).events
+        (read,) = await collect(harness.store.read_all())
+        for found in (record, read):
+            assert isinstance(found.event, UndecodableEvent)
+            assert found.event.data == data
+            assert "name" in found.event.reason
+            assert found.envelope.position == position
+            assert found.envelope.event_type == "widget.created"
 
     async def test_an_unknown_aggregate_type_is_returned_as_unknown(self, harness: StoreHarness) -> None:
         key = AggregateKey(type="sprocket", id="default/s")
@@ -397,7 +422,9 @@ class EventStoreContract:
         await store.dead_letter(record, reader="hosts-view", reason="undecodable:\nbad json")
         await store.dead_letter(record, reader="hosts-view", reason="undecodable:\nbad json")
         await store.dead_letter(record, reader="audit", reason="skipped")
+        stored = await harness.stored(position)
+        assert b"{not json" in stored
         assert await harness.dead_letters() == [
-            DeadLetterView("hosts-view", "undecodable: bad json", position, b"{not json"),
-            DeadLetterView("audit", "skipped", position, b"{not json"),
+            DeadLetterView("hosts-view", "undecodable: bad json", position, stored),
+            DeadLetterView("audit", "skipped", position, stored),
         ]

@@ -173,6 +173,10 @@ class MemoryEventStore:
         await self._notify()
         return envelope.position
 
+    def stored_bytes(self, position: int) -> bytes:
+        """The payload bytes stored at ``position`` (what a dead letter of it keeps)."""
+        return self._log[position - 1].data
+
     def _check(self, key: AggregateKey, events: Sequence[NewEvent]) -> None:
         if len(events) > MAX_EVENTS_PER_APPEND:
             msg = f"{key}: at most {MAX_EVENTS_PER_APPEND} events per append"

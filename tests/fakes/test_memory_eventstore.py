@@ -25,6 +25,9 @@ class MemoryHarness:
             key, data, event_type=event_type, schema_version=schema_version, event_id=f"raw-{self._injected}"
         )
 
+    async def stored(self, position: int) -> bytes:
+        return self.memory.stored_bytes(position)
+
     async def reopen(self) -> EventStore:
         return self.memory
 

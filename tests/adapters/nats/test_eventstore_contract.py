@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from nats.aio.client import Client
 
-from adapters.nats import headers as hdr
+from adapters.nats import wire
 from adapters.nats.eventstore import JetStreamEventStore
 from core.ids import AggregateKey
 from core.ports import EventStore
@@ -30,19 +32,27 @@ class JetStreamHarness:
     ) -> int:
         self._injected += 1
         history = await self.jetstream.load(key)
-        headers = {
-            hdr.MSG_ID: f"raw-{self._injected}",
-            hdr.EVENT_TYPE: event_type,
-            hdr.SCHEMA_VERSION: str(schema_version),
-            hdr.AGGREGATE_TYPE: key.type,
-            hdr.AGGREGATE_ID: key.id,
-            hdr.VERSION: str(history.revision.version + 1),
-            hdr.OCCURRED_AT: "2026-01-01T00:00:00Z",
-            hdr.ACTOR: "test:inject",
-            hdr.CORRELATION_ID: "inject",
-        }
-        ack = await self._nc.jetstream().publish(self.jetstream.layout.aggregate(key), data, headers=headers)
+        envelope = wire.WireEnvelope(
+            event_id=f"raw-{self._injected}",
+            aggregate_type=key.type,
+            aggregate_id=key.id,
+            version=history.revision.version + 1,
+            event_type=event_type,
+            schema_version=schema_version,
+            occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+            actor="test:inject",
+            correlation_id="inject",
+        )
+        # Spliced by hand, so a corrupt payload makes a corrupt message, as a broken writer would.
+        body = b'{"envelope":' + msgspec.json.encode(envelope) + b',"event":' + data + b"}"
+        headers = {wire.MSG_ID: envelope.event_id}
+        ack = await self._nc.jetstream().publish(self.jetstream.layout.aggregate(key), body, headers=headers)
         return ack.seq
+
+    async def stored(self, position: int) -> bytes:
+        message = await self._nc.jetstream().get_msg(self.jetstream.settings.stream, position)
+        assert message.data is not None
+        return message.data
 
     async def reopen(self) -> EventStore:
         store = await JetStreamEventStore.connect(await self._connect(), CODECS, settings=SETTINGS)
