@@ -42,7 +42,8 @@ class Subscription(Protocol):
     """A durable, checkpointed reader of the whole log, for projections and process managers.
 
     Iteration yields every event after the subscription's checkpoint, then waits for new ones,
-    forever. ``ack`` moves the checkpoint; an un-acked event is delivered again after a restart.
+    forever. The checkpoint is the first event not yet acknowledged; an un-acked event is
+    delivered again when the subscription is opened again. One reader per subscription name.
     Events that cannot be decoded are yielded too (as ``UnknownEvent``/``UndecodableEvent``),
     so the reader can dead-letter them and move on.
     """
@@ -50,7 +51,7 @@ class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[RecordedEvent]: ...
 
     async def ack(self, record: RecordedEvent) -> None:
-        """Mark ``record`` (and, for in-order readers, everything before it) as handled."""
+        """Mark ``record`` as handled."""
         ...
 
     async def pending(self) -> int:
@@ -81,7 +82,13 @@ class EventStore(Protocol):
         aggregate_type: str | None = None,
         follow: bool = False,
     ) -> AsyncIterator[RecordedEvent]:
-        """Read the global log in order; with ``follow`` keep waiting for new events forever."""
+        """Read the global log in order.
+
+        Without ``follow`` the read ends at the newest position present when iteration starts;
+        with it, it waits for new events forever. Events this build cannot decode are yielded as
+        ``UnknownEvent``/``UndecodableEvent`` rather than raised. Close an iterator you leave
+        early (``contextlib.aclosing``) so the store can release its consumer at once.
+        """
         ...
 
     def subscribe(
@@ -91,7 +98,11 @@ class EventStore(Protocol):
         ...
 
     async def dead_letter(self, record: RecordedEvent, *, reader: str, reason: str) -> None:
-        """Copy an event a reader could not handle to the dead-letter log, with the reason."""
+        """Copy an event a reader could not handle to the dead-letter log, with the reason.
+
+        The copy keeps the bytes exactly as stored; dead-lettering the same event twice for the
+        same reader stores it once.
+        """
         ...
 
     async def last_position(self) -> int:

@@ -34,7 +34,11 @@ class UnknownEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UndecodableEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """A message that is not a valid event at all (corrupt JSON, wrong field types, bad headers)."""
+    """A message that is not a valid event at all (corrupt JSON, wrong field types, a bad envelope).
+
+    ``data`` holds the bytes as stored (for a store that keeps envelope and payload in one
+    document, the whole document), so a dead-letter copy loses nothing.
+    """
 
     reason: str
     data: bytes
@@ -44,7 +48,7 @@ NotUnderstood: TypeAlias = UnknownEvent | UndecodableEvent
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """Where an event sits in the log and who caused it. Carried in message headers, not the payload."""
+    """Where an event sits in the log and who caused it: stored beside the payload, never inside it."""
 
     event_id: str
     """Globally unique; also the store's idempotency key (``Nats-Msg-Id``)."""
