@@ -96,8 +96,8 @@ async def test_sixteen_redfish_and_sixteen_ipmi_hosts_at_once(
     assert len(probe.lags) > 10
     # Run one after another the cycles would take the sum of their durations.
     assert took < sum(durations) / 4, f"hosts were not handled concurrently: {took:.1f}s"
-    # A blocked loop would be late by a whole power cycle; competing threads delay it far less.
-    assert probe.max_lag < min(durations) / 2, f"event loop blocked for {probe.max_lag:.3f}s"
+    # Loop blocking proper is checked with silent BMCs below, where one blocked call costs seconds;
+    # here calls take milliseconds, so lag says more about the machine's load than about us.
 
 
 async def test_unresponsive_bmcs_are_waited_for_in_parallel() -> None:
