@@ -55,11 +55,79 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Lowest level written."""
 
 
+class IronicSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How to reach Ironic and how hard to drive it (the provisioner).
+
+    ``repr`` never shows the username or password, so the settings object may be logged.
+    """
+
+    url: str = "http://127.0.0.1:6385"
+    """Ironic API base URL (Metal3's ``IRONIC_ENDPOINT``; a trailing ``/v1`` is accepted and ignored)."""
+    username: str | None = None
+    """HTTP basic auth user; prefer ``username_file`` so the value stays out of the environment."""
+    password: str | None = None
+    """HTTP basic auth password; prefer ``password_file``. Never logged."""
+    username_file: str | None = None
+    """A file holding the basic auth user (Metal3 mounts ``/opt/metal3/auth/ironic/username``)."""
+    password_file: str | None = None
+    """A file holding the basic auth password (Metal3 mounts ``/opt/metal3/auth/ironic/password``)."""
+    ca_file: str | None = None
+    """CA bundle to verify Ironic's certificate (``https`` URLs); the system CAs when unset."""
+    insecure: bool = False
+    """Skip TLS verification of Ironic (Metal3's ``IRONIC_INSECURE``); for labs only."""
+    timeout: float = 30.0
+    """Seconds for one Ironic request, connecting included."""
+    provisioning_limit: int = 20
+    """Hosts busy in Ironic at once (Metal3's ``PROVISIONING_LIMIT``); others wait ``delayed``; 0 = none."""
+    short_requeue: float = 3.0
+    """Seconds before looking at a host again after a quick step (manage, provide, power, locked node)."""
+    long_requeue: float = 10.0
+    """Seconds between polls of a long step (inspect, clean, deploy)."""
+    max_provisioning_retries: int = 5
+    """Failed deploys of the same image before a host stops retrying (BMO ``--max-provisioning-retries``)."""
+    concurrency: int = 8
+    """Hosts reconciled at once (BMO's ``BMO_CONCURRENCY``); keep it well below ``provisioning_limit``."""
+    fake_deploy: bool = False
+    """Dev/test stacks with no agent: fake deploy and boot, real BMC power; ``fake-hardware://`` = no BMC."""
+    deploy_kernel_url: str | None = None
+    """Agent kernel for every node (Metal3's ``DEPLOY_KERNEL_URL``); Ironic's default when unset."""
+    deploy_ramdisk_url: str | None = None
+    """Agent ramdisk for every node (Metal3's ``DEPLOY_RAMDISK_URL``); Ironic's default when unset."""
+    deploy_iso_url: str | None = None
+    """Agent ISO for virtual-media hosts (Metal3's ``DEPLOY_ISO_URL``); Ironic's default when unset."""
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            msg = f"ironic url {self.url!r} must start with http:// or https://"
+            raise ValueError(msg)
+        for field in ("username", "password"):
+            if getattr(self, field) is not None and getattr(self, f"{field}_file") is not None:
+                msg = f"set ironic {field} or {field}_file, not both"
+                raise ValueError(msg)
+        if self.timeout <= 0 or self.short_requeue <= 0 or self.long_requeue <= 0:
+            msg = "ironic timeout and requeue intervals must be positive"
+            raise ValueError(msg)
+        if self.concurrency < 1 or self.provisioning_limit < 0 or self.max_provisioning_retries < 0:
+            msg = "ironic concurrency must be at least 1; provisioning_limit and retries not negative"
+            raise ValueError(msg)
+
+    def __repr__(self) -> str:
+        shown = {
+            name: ("***" if name in ("username", "password") and value is not None else value)
+            for name in self.__struct_fields__
+            for value in (getattr(self, name),)
+        }
+        return "IronicSettings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    __str__ = __repr__
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """All settings of a metalstream process."""
 
     nats: NatsSettings = NatsSettings()
     log: LogSettings = LogSettings()
+    ironic: IronicSettings = IronicSettings()
 
 
 class SettingsError(ValueError):

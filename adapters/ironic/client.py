@@ -157,6 +157,9 @@ class IronicClient:
         self._negotiating = asyncio.Lock()
         self.requests = 0
         """Requests sent so far (a metric)."""
+        self.node_writes: dict[str, int] = {}
+        """Per node identifier: requests sent that may change the node (so a node read before
+        the counter last moved may be out of date for reasons other than Ironic's own progress)."""
 
     # -- session ---------------------------------------------------------------------------------
 
@@ -293,6 +296,9 @@ class IronicClient:
             self._version = None
         return status, payload
 
+    def _writing(self, ident: str) -> None:
+        self.node_writes[ident] = self.node_writes.get(ident, 0) + 1
+
     # -- nodes -----------------------------------------------------------------------------------
 
     async def get_node(self, ident: str, *, fields: Sequence[str] | None = wire.NODE_FIELDS) -> wire.Node:
@@ -337,10 +343,13 @@ class IronicClient:
         return _NODE.decode(payload)
 
     async def delete_node(self, ident: str) -> None:
+        self._writing(ident)
         await self._send("DELETE", f"/v1/nodes/{_ident(ident)}", expect=(204,))
+        self.node_writes.pop(ident, None)
 
     async def patch_node(self, ident: str, ops: Sequence[wire.PatchOp]) -> wire.Node:
         """Apply a JSON patch; values under ``driver_info`` are redacted from any error."""
+        self._writing(ident)
         secrets: list[str] = []
         for op in ops:
             if isinstance(op.value, Mapping):
@@ -362,6 +371,7 @@ class IronicClient:
         deploy_steps: Sequence[wire.Step] | None = None,
         service_steps: Sequence[wire.Step] | None = None,
     ) -> None:
+        self._writing(ident)
         request = wire.ProvisionStateRequest(
             target=target,
             configdrive=configdrive,
@@ -385,12 +395,14 @@ class IronicClient:
         *,
         timeout: int | None = None,  # noqa: ASYNC109 - Ironic's own soft-power timeout, in seconds
     ) -> None:
+        self._writing(ident)
         request = wire.PowerStateRequest(target=target, timeout=timeout)
         await self._send(
             "PUT", f"/v1/nodes/{_ident(ident)}/states/power", body=_ENCODER.encode(request), expect=(202,)
         )
 
     async def set_boot_device(self, ident: str, device: str, *, persistent: bool = False) -> None:
+        self._writing(ident)
         request = wire.BootDeviceRequest(boot_device=device, persistent=persistent)
         await self._send(
             "PUT",
@@ -407,19 +419,23 @@ class IronicClient:
         return _VALIDATION.decode(await self._send("GET", f"/v1/nodes/{_ident(ident)}/validate"))
 
     async def set_maintenance(self, ident: str, reason: str) -> None:
+        self._writing(ident)
         body = _ENCODER.encode(wire.MaintenanceRequest(reason=reason))
         await self._send("PUT", f"/v1/nodes/{_ident(ident)}/maintenance", body=body, expect=(202,))
 
     async def unset_maintenance(self, ident: str) -> None:
+        self._writing(ident)
         await self._send("DELETE", f"/v1/nodes/{_ident(ident)}/maintenance", expect=(202,))
 
     async def set_raid_config(self, ident: str, logical_disks: Sequence[Mapping[str, Any]]) -> None:
+        self._writing(ident)
         body = _ENCODER.encode(wire.RaidConfigRequest(logical_disks=[dict(d) for d in logical_disks]))
         await self._send("PUT", f"/v1/nodes/{_ident(ident)}/states/raid", body=body, expect=(204,))
 
     # -- ports and drivers -----------------------------------------------------------------------
 
     async def create_port(self, node_uuid: str, address: str, *, pxe_enabled: bool = True) -> wire.Port:
+        self._writing(node_uuid)
         body = _ENCODER.encode(wire.PortCreate(node_uuid=node_uuid, address=address, pxe_enabled=pxe_enabled))
         return _PORT.decode(await self._send("POST", "/v1/ports", body=body, expect=(201,)))
 

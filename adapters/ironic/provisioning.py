@@ -14,6 +14,7 @@ Crash safety rules:
 * Steps that Ironic runs from ``manageable`` and that end in ``manageable`` again (inspection,
   manual cleaning) are tagged in the node's ``extra`` with the round they belong to and Ironic's
   ``provision_updated_at`` just before they started; the step has run when that timestamp moved.
+  A host's first inspection needs no tag: any inventory its node gets is the host's.
 * The credentials version sent to Ironic is kept in ``extra`` too, so a restart knows whether
   the current Secret has reached Ironic.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,7 +47,7 @@ from adapters.ironic.errors import (
     IronicNotFound,
     IronicTransientError,
 )
-from adapters.ironic.node_lookup import find_node, node_name
+from adapters.ironic.node_lookup import Lookup, find_node, node_name
 from adapters.ironic.ports import (
     BmcCredentials,
     DriverMapping,
@@ -116,6 +118,25 @@ def _ran_since_marker(node: wire.Node, key: str, round_id: str) -> bool:
     return marked_round == round_id and (node.provision_updated_at or "") != updated_at
 
 
+def _first_inspection(state: HostState, node: wire.Node) -> bool:
+    """The host was never inspected and its node carries no inspection marker.
+
+    Such an inspection is not marked, which saves Ironic a write per host (writes are what a busy
+    Ironic is slow at): whatever inventory the node gets is the host's, as in BMO, which takes any
+    inventory a node already has on the first inspection. Re-inspections are marked, because the
+    node then holds the previous round's inventory.
+    """
+    return state.hardware is None and EXTRA_INSPECTION not in node.extra
+
+
+def _inspected_in_round(state: HostState, node: wire.Node, round_id: str) -> bool:
+    return _first_inspection(state, node) or _ran_since_marker(node, EXTRA_INSPECTION, round_id)
+
+
+def _inspection_marker(node: wire.Node, round_id: str) -> wire.PatchOp:
+    return wire.PatchOp.add(f"/extra/{EXTRA_INSPECTION}", _marker(round_id, node))
+
+
 def _raid_steps(state: HostState) -> tuple[list[dict[str, Any]], list[wire.Step]]:
     """Target RAID logical disks and the manual clean steps that apply them."""
     raid = state.spec.raid
@@ -178,6 +199,11 @@ class Provisioner:
         self._recorded: dict[str, tuple[str, str]] = {}
         """Per host: (node uuid, provision_updated_at) of the Ironic failure last recorded."""
         self._power_requested: dict[str, str] = {}
+        self._ports: dict[str, tuple[str, str]] = {}
+        """Per host: (node uuid, MAC) of the boot port known to exist, so it is not listed on every poll."""
+        self._snapshots: dict[str, tuple[float, int, wire.Node]] = {}
+        """Per host: the node as last read (monotonic time, the client's write count for it, node)."""
+        self._monotonic = time.monotonic
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -293,6 +319,10 @@ class Provisioner:
             return await self._delete(state)
         if state.detach is not None:
             return await self._detach(state)
+        if state.delayed and state.provisioning_id and not await self._capacity.admit(state.provisioning_id):
+            # Still no room: nothing to ask Ironic about this host. A fleet waiting for capacity
+            # must not keep a busy Ironic busier by reading every waiting node every interval.
+            return self._long()
         registered = await self._ensure_registered(state)
         if isinstance(registered, ReconcileResult):
             return registered
@@ -345,12 +375,7 @@ class Provisioner:
             return resolved
         driver, creds = resolved
         name = node_name(state.namespace, state.name)
-        found = await find_node(
-            self._client,
-            provisioning_id=state.provisioning_id,
-            name=name,
-            boot_mac=state.spec.boot_mac_address,
-        )
+        found = await self._lookup(state, name)
         if found.lost:
             log.info(
                 "ironic lost the host's node; registering again", host=state.id, node=state.provisioning_id
@@ -401,6 +426,36 @@ class Provisioner:
                 return self._short()
         return node, driver
 
+    async def _lookup(self, state: HostState, name: str) -> Lookup:
+        """The host's node; a read younger than the short interval is reused if nothing was sent
+        to the node since.
+
+        A reconcile that records an observation, or a new spec, makes the host due again at once,
+        and that reconcile can act on the node as it was just read: only our own requests move a
+        node out of a settled state, and they invalidate the read; Ironic's own progress through
+        a transitional state is seen at the next poll, as it would have been without the reuse.
+        On a busy Ironic, reads saved are capacity for the writes that matter.
+        """
+        snapshot = self._snapshots.get(state.id)
+        if snapshot is not None:
+            read_at, writes, seen = snapshot
+            fresh = self._monotonic() - read_at < self.settings.short_requeue
+            unchanged = self._client.node_writes.get(seen.uuid, 0) == writes
+            if fresh and unchanged and seen.name == name and state.provisioning_id in (None, seen.uuid):
+                return Lookup(node=seen)
+        read_at = self._monotonic()
+        found = await find_node(
+            self._client,
+            provisioning_id=state.provisioning_id,
+            name=name,
+            boot_mac=state.spec.boot_mac_address,
+        )
+        if found.node is not None and found.conflict is None and not found.lost:
+            # Writes to this node come only from this host's reconciles, which never overlap.
+            writes = self._client.node_writes.get(found.node.uuid, 0)
+            self._snapshots[state.id] = (read_at, writes, found.node)
+        return found
+
     async def _create(
         self, state: HostState, name: str, driver: NodeDriverSpec, creds: BmcCredentials
     ) -> None:
@@ -423,7 +478,10 @@ class Provisioner:
         except IronicConflict:
             return  # created meanwhile (a retried request); found by name next time
         log.info("registered host in ironic", host=state.id, node=node.uuid, driver=driver.driver)
-        await self._ensure_ports(state, node)
+        await self._ensure_ports(state, node, new_node=True)
+        # The next reconcile (at once) starts from the node as created: no need to read it back.
+        writes = self._client.node_writes.get(node.uuid, 0)
+        self._snapshots[state.id] = (self._monotonic(), writes, node)
 
     def _properties(self, state: HostState) -> dict[str, Any]:
         properties: dict[str, Any] = {
@@ -433,18 +491,25 @@ class Provisioner:
             properties["cpu_arch"] = state.spec.architecture
         return properties
 
-    async def _ensure_ports(self, state: HostState, node: wire.Node) -> None:
+    async def _ensure_ports(self, state: HostState, node: wire.Node, *, new_node: bool = False) -> None:
         mac = state.spec.boot_mac_address
         # Only where a host waits before provide/deploy/adopt: saves a request on every poll.
         if not mac or node.state not in (NS.ENROLL, NS.MANAGEABLE):
             return
-        ports = await self._client.list_ports(node.uuid)
-        if any(p.address.lower() == mac.lower() for p in ports):
-            return
+        wanted = (node.uuid, mac.lower())
+        if self._ports.get(state.id) == wanted:
+            return  # seen or made by this process; a restart checks again
+        if not new_node:
+            ports = await self._client.list_ports(node.uuid)
+            if any(p.address.lower() == wanted[1] for p in ports):
+                self._ports[state.id] = wanted
+                return
         try:
-            await self._client.create_port(node.uuid, mac.lower())
+            await self._client.create_port(node.uuid, wanted[1])
         except IronicConflict as e:
             log.info("boot MAC port already exists", host=state.id, error=str(e))
+            return
+        self._ports[state.id] = wanted
 
     @staticmethod
     def _credentials_outdated(node: wire.Node, driver: NodeDriverSpec, creds: BmcCredentials) -> bool:
@@ -560,7 +625,7 @@ class Provisioner:
                     return failed
                 return await self._start_inspection(state, node, driver, round_id, fast=fast)
             case NS.MANAGEABLE:
-                if _ran_since_marker(node, EXTRA_INSPECTION, round_id) and node.inspection_finished_at:
+                if node.inspection_finished_at and _inspected_in_round(state, node, round_id):
                     details = await self._hardware(node)
                     await self._send(state, cmd.RecordInspection(now=self._clock(), hardware=details))
                     return self._short()
@@ -573,11 +638,12 @@ class Provisioner:
     ) -> ReconcileResult:
         if not await self._admitted(state, node):
             return self._long()
-        ops = [wire.PatchOp.add(f"/extra/{EXTRA_INSPECTION}", _marker(round_id, node))]
+        ops = [] if _first_inspection(state, node) else [_inspection_marker(node, round_id)]
         wanted = driver.fast_inspect_interface if fast else driver.interfaces.get("inspect")
         if wanted and node.inspect_interface != wanted:
             ops.append(wire.PatchOp.add("/inspect_interface", wanted))
-        await self._client.patch_node(node.uuid, ops)
+        if ops:
+            await self._client.patch_node(node.uuid, ops)
         await self._client.set_provision_state(node.uuid, "inspect")
         log.info("inspection started", host=state.id, node=node.uuid)
         return self._short()
@@ -831,14 +897,7 @@ class Provisioner:
         return await self._manage_power(state, node, wanted=False) or self._short()
 
     async def _find_for_delete(self, state: HostState) -> wire.Node | None:
-        name = node_name(state.namespace, state.name)
-        found = await find_node(
-            self._client,
-            provisioning_id=state.provisioning_id,
-            name=name,
-            boot_mac=state.spec.boot_mac_address,
-        )
-        return found.node
+        return (await self._lookup(state, node_name(state.namespace, state.name))).node
 
     async def _remove_node(self, state: HostState, node: wire.Node) -> ReconcileResult | None:
         """Delete the node (maintenance first when Ironic would refuse); None once it is gone."""
@@ -848,6 +907,8 @@ class Provisioner:
             await self._client.set_maintenance(node.uuid, DELETE_MAINTENANCE_REASON)
         with contextlib.suppress(IronicNotFound):
             await self._client.delete_node(node.uuid)
+        self._ports.pop(state.id, None)
+        self._snapshots.pop(state.id, None)
         log.info("deleted ironic node", host=state.id, node=node.uuid)
         return None
 
@@ -858,7 +919,7 @@ class Provisioner:
             if waiting is not None:
                 return waiting
         await self._send(state, cmd.RecordNodeDeleted(now=self._clock()))
-        for memory in (self._recorded, self._transient, self._power_requested):
+        for memory in (self._recorded, self._transient, self._power_requested, self._ports, self._snapshots):
             memory.pop(state.id, None)
         return DONE
 

@@ -1,0 +1,93 @@
+"""How much the provisioner asks of Ironic: a busy Ironic is slow, so reads that add nothing are saved."""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Mapping
+
+from yarl import URL
+
+from adapters.ironic import wire
+from adapters.ironic.capacity import Capacity
+from adapters.ironic.client import IronicClient
+from core.aggregates import host_commands as cmd
+from metalstream.devstack.ironic import IronicHarness
+from tests.adapters.ironic.conftest import endpoint_for, provision_transitions
+from tests.adapters.ironic.world import PS, World, fake_spec
+
+
+class CountingClient(IronicClient):
+    """Counts requests by method and path, node identifiers folded into ``{node}``."""
+
+    def __init__(self, harness: IronicHarness) -> None:
+        super().__init__(endpoint_for(harness))
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    async def _once(
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        path: str,
+    ) -> tuple[int, bytes]:
+        self.calls[f"{method} {re.sub(r'^/v1/nodes/[^/]+', '/v1/nodes/{node}', path)}"] += 1
+        return await super()._once(method, url, headers, body, params, path)
+
+
+async def test_capacity_lists_nodes_only_when_the_limit_may_be_reached_or_the_count_is_old() -> None:
+    now = [0.0]
+    busy = [wire.Node(uuid="a", provision_state="deploying")]
+    listings = 0
+
+    async def listing() -> list[wire.Node]:
+        nonlocal listings
+        listings += 1
+        return list(busy)
+
+    capacity = Capacity(listing, limit=3, ttl=1.0, max_age=10.0, clock=lambda: now[0])
+    assert await capacity.admit("b")
+    assert await capacity.admit("c")
+    assert listings == 1, "below the limit the count is kept"
+    assert not await capacity.admit("d")
+    assert listings == 1, "listed less than ttl ago: refused on the count"
+    now[0] = 1.5
+    busy.clear()
+    assert await capacity.admit("d")
+    assert listings == 2, "at the limit and older than ttl: listed again, and room was found"
+    now[0] = 12.0
+    assert await capacity.admit("e")
+    assert listings == 3, "older than max_age: listed again"
+
+
+async def test_a_host_lifecycle_reads_no_more_than_it_needs(ironic: IronicHarness) -> None:
+    async with CountingClient(ironic) as counting:
+        world = World(counting)
+        async with world.running():
+            host = await world.apply("lean-0", fake_spec(online=True))
+            available = await world.wait_state(host, PS.AVAILABLE)
+            await world.wait_for(host, lambda s: s.powered_on, what="powered on")
+            node_uuid = available.provisioning_id or ""
+            await world.declare(host, cmd.RequestInspection(now=world.now()))
+            reinspected = await world.wait_for(
+                host,
+                lambda s: s.provisioning_state is PS.AVAILABLE and s.operation_history.inspect.end is not None
+                and s.operation_history.inspect.start != available.operation_history.inspect.start,
+                what="inspected again",
+            )
+            assert reinspected.error_type is None
+            node = await counting.get_node(node_uuid)
+            await world.delete(host)
+            await world.wait_for(host, lambda s: s.deleted, what="deleted")
+    calls = counting.calls
+    assert calls["GET /v1/ports"] <= 2, calls  # the MAC lookup, and at most one check of the boot port
+    assert calls["POST /v1/ports"] == 1
+    assert calls["POST /v1/nodes"] == 1
+    assert calls["GET /v1/nodes"] <= 2, calls  # capacity listings
+    inspections = provision_transitions(ironic.log_path, node_uuid).count(("manageable", "inspecting"))
+    assert inspections == 2
+    # The first inspection is not marked (any inventory is the host's); the re-inspection is.
+    assert "metalstream_inspection" in node.extra
+    assert calls["PATCH /v1/nodes/{node}"] == 1, calls
