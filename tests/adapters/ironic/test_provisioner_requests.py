@@ -73,8 +73,11 @@ async def test_a_host_lifecycle_reads_no_more_than_it_needs(ironic: IronicHarnes
             await world.declare(host, cmd.RequestInspection(now=world.now()))
             reinspected = await world.wait_for(
                 host,
-                lambda s: s.provisioning_state is PS.AVAILABLE and s.operation_history.inspect.end is not None
-                and s.operation_history.inspect.start != available.operation_history.inspect.start,
+                lambda s: (
+                    s.provisioning_state is PS.AVAILABLE
+                    and s.operation_history.inspect.end is not None
+                    and s.operation_history.inspect.start != available.operation_history.inspect.start
+                ),
                 what="inspected again",
             )
             assert reinspected.error_type is None
