@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import signal
 import statistics
@@ -44,6 +45,7 @@ import msgspec
 
 from adapters.ironic import wire
 from adapters.ironic.client import IronicClient, IronicEndpoint
+from adapters.ironic.errors import IronicConflict, IronicTransientError
 from adapters.ironic.ports import FAKE_HARDWARE, NodeDriverSpec, with_fake_deploy
 from adapters.ironic.provisioning import ProvisionerSettings
 from core.aggregates import host_commands as cmd
@@ -118,10 +120,18 @@ class Direct:
         self._slots = asyncio.Semaphore(options.concurrency)
         limit = options.provisioning_limit
         self._busy = asyncio.Semaphore(limit) if limit > 0 else None
+        self.retries = 0
 
     async def call(self, request: Callable[[], Awaitable[T]]) -> T:
-        async with self._slots:
-            return await request()
+        """One request in a slot; Ironic's transient answers (a loaded Ironic's sqlite says
+        "database is locked" as HTTP 503) are retried after the poll interval, as metalstream does."""
+        while True:
+            try:
+                async with self._slots:
+                    return await request()
+            except (IronicTransientError, IronicConflict):
+                self.retries += 1
+                await asyncio.sleep(self.options.poll)
 
     async def wait(self, uuid_: str, done: Callable[[wire.Node], bool], what: str) -> wire.Node:
         """Poll every ``poll`` seconds until ``done``; a ``*failed`` state ends the run."""
@@ -213,7 +223,11 @@ async def run_baseline(client: IronicClient, options: Options, first: int) -> Si
     async with asyncio.timeout(HOST_DEADLINE):
         per_host = await _all_hosts(direct.host, first, options.hosts)
     return SideResult(
-        name="baseline", wall=time.monotonic() - began, per_host=per_host, requests=client.requests - before
+        name="baseline",
+        wall=time.monotonic() - began,
+        per_host=per_host,
+        requests=client.requests - before,
+        extra={"retried": direct.retries},
     )
 
 
@@ -339,6 +353,7 @@ async def run_metalstream(client: IronicClient, nats_url: str, options: Options,
         watcher = Watcher(store)
         user = User(store, watcher, options)
         before = client.requests
+        start = await store.last_position()
         async with asyncio.TaskGroup() as group:
             provisioner = group.create_task(
                 run_provisioner(
@@ -358,13 +373,19 @@ async def run_metalstream(client: IronicClient, nats_url: str, options: Options,
             wall = time.monotonic() - began
             provisioner.cancel()
             watching.cancel()
-        events = await store.last_position()
+        kinds = collections.Counter(
+            [type(record.event).__name__ async for record in store.read_all(after_position=start)]
+        )
     return SideResult(
         name="metalstream",
         wall=wall,
         per_host=per_host,
         requests=client.requests - before,
-        extra={"events": events, "conflicts": user.handler.conflicts},
+        extra={
+            "events": kinds.total(),
+            "delayed": kinds["Delayed"],
+            "user_conflicts": user.handler.conflicts,
+        },
     )
 
 

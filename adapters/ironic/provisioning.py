@@ -92,6 +92,9 @@ class ProvisionerSettings:
     """Cap of the growing delay while Ironic is unreachable."""
     provisioning_limit: int = 20
     """Metal3's PROVISIONING_LIMIT: hosts busy in Ironic at once (0: no limit)."""
+    capacity_recount: float = 10.0
+    """Seconds between listings of every node while the limit is reached (nodes made busy by
+    others); our own nodes are counted as they are read. Without reaching it, every 6x that."""
     soft_power_off_timeout: int = 180
 
 
@@ -194,7 +197,12 @@ class Provisioner:
         self.settings = settings or ProvisionerSettings()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rng = rng
-        self._capacity = Capacity(client.list_nodes, limit=self.settings.provisioning_limit)
+        self._capacity = Capacity(
+            client.list_nodes,
+            limit=self.settings.provisioning_limit,
+            ttl=self.settings.capacity_recount,
+            max_age=6 * self.settings.capacity_recount,
+        )
         self._transient: dict[str, int] = {}
         self._recorded: dict[str, tuple[str, str]] = {}
         """Per host: (node uuid, provision_updated_at) of the Ironic failure last recorded."""
@@ -204,6 +212,10 @@ class Provisioner:
         self._snapshots: dict[str, tuple[float, int, wire.Node]] = {}
         """Per host: the node as last read (monotonic time, the client's write count for it, node)."""
         self._monotonic = time.monotonic
+        self._waiting: dict[str, None] = {}
+        """Hosts refused capacity, oldest first: woken as places free up."""
+        self.wake: Callable[[str], None] | None = None
+        """Makes a host due at once (``ProvisionerLoop.wake``); without it waiting hosts poll."""
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -223,6 +235,8 @@ class Provisioner:
 
     async def reconcile(self, state: HostState) -> ReconcileResult:
         """Take the next step for ``state``; never raises for Ironic trouble."""
+        if not state.delayed or state.deleted or state.paused or state.detach is not None:
+            self._waiting.pop(state.id, None)  # not (or no longer) waiting for capacity
         if not state.exists or state.deleted or state.paused:
             return DONE
         if state.provisioning_state in (PS.NONE, PS.UNMANAGED):
@@ -319,9 +333,17 @@ class Provisioner:
             return await self._delete(state)
         if state.detach is not None:
             return await self._detach(state)
-        if state.delayed and state.provisioning_id and not await self._capacity.admit(state.provisioning_id):
+        if (
+            state.delayed
+            and state.provisioning_id
+            and not await self._capacity.admit(
+                state.provisioning_id, writes=self._client.node_writes.get(state.provisioning_id, 0)
+            )
+        ):
             # Still no room: nothing to ask Ironic about this host. A fleet waiting for capacity
-            # must not keep a busy Ironic busier by reading every waiting node every interval.
+            # must not keep a busy Ironic busier by reading every waiting node every interval;
+            # the host is woken when a place frees up, and looks again after the long interval.
+            self._waiting.setdefault(state.id)
             return self._long()
         registered = await self._ensure_registered(state)
         if isinstance(registered, ReconcileResult):
@@ -454,7 +476,16 @@ class Provisioner:
             # Writes to this node come only from this host's reconciles, which never overlap.
             writes = self._client.node_writes.get(found.node.uuid, 0)
             self._snapshots[state.id] = (read_at, writes, found.node)
+            if self._capacity.observe(found.node, writes=writes):
+                self._wake_waiting()
         return found
+
+    def _wake_waiting(self) -> None:
+        """A place is free: wake as many waiting hosts as there are places, oldest first."""
+        if self.wake is None:
+            return
+        for host_id in list(self._waiting)[: self._capacity.free]:
+            self.wake(host_id)
 
     async def _create(
         self, state: HostState, name: str, driver: NodeDriverSpec, creds: BmcCredentials
@@ -597,10 +628,12 @@ class Provisioner:
 
     async def _admitted(self, state: HostState, node: wire.Node) -> bool:
         """Capacity check before a busy operation; records delayed/undelayed as it changes."""
-        if await self._capacity.admit(node.uuid):
+        if await self._capacity.admit(node.uuid, writes=self._client.node_writes.get(node.uuid, 0)):
+            self._waiting.pop(state.id, None)
             if state.delayed:
                 await self._send(state, cmd.RecordUndelayed(now=self._clock()))
             return True
+        self._waiting.setdefault(state.id)
         if not state.delayed:
             log.info("provisioning limit reached; host delayed", host=state.id, limit=self._capacity.limit)
             await self._send(state, cmd.RecordDelayed(now=self._clock()))
@@ -919,7 +952,15 @@ class Provisioner:
             if waiting is not None:
                 return waiting
         await self._send(state, cmd.RecordNodeDeleted(now=self._clock()))
-        for memory in (self._recorded, self._transient, self._power_requested, self._ports, self._snapshots):
+        memories = (
+            self._recorded,
+            self._transient,
+            self._power_requested,
+            self._ports,
+            self._snapshots,
+            self._waiting,
+        )
+        for memory in memories:
             memory.pop(state.id, None)
         return DONE
 

@@ -70,6 +70,15 @@ class ProvisionerLoop:
         else:
             self._schedule(host_id, 0.0)
 
+    def wake(self, host_id: str) -> None:
+        """Make a known host due now without a new state (e.g. the capacity it waits for is free)."""
+        if host_id not in self._states:
+            return
+        if host_id in self._in_flight:
+            self._changed.add(host_id)
+        else:
+            self._schedule(host_id, 0.0)
+
     def forget(self, host_id: str) -> None:
         self._states.pop(host_id, None)
         self._due.pop(host_id, None)

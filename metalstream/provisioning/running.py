@@ -94,6 +94,7 @@ class ProvisionerService:
         self.provisioner = Provisioner(client, self.commands, secrets, drivers, settings=settings)
         self.concurrency = max(1, concurrency)
         self.loop = ProvisionerLoop(self.provisioner, concurrency=self.concurrency)
+        self.provisioner.wake = self.loop.wake  # hosts waiting for capacity go as soon as it frees up
         self.ready = asyncio.Event()
         """Set once the view has caught up and every existing host was handed to the loop."""
         self._fed: dict[str, int] = {}

@@ -62,6 +62,23 @@ async def test_capacity_lists_nodes_only_when_the_limit_may_be_reached_or_the_co
     assert listings == 3, "older than max_age: listed again"
 
 
+async def test_reads_of_our_own_nodes_free_places_without_a_listing() -> None:
+    async def listing() -> list[wire.Node]:
+        return [wire.Node(uuid="a", provision_state="cleaning")]
+
+    capacity = Capacity(listing, limit=2, ttl=60, max_age=600)
+    assert await capacity.admit("b", writes=4)
+    assert capacity.free == 0
+    assert not capacity.observe(wire.Node(uuid="b", provision_state="manageable"), writes=4)
+    assert capacity.free == 0, "admitted, its operation not sent yet: the place stays taken"
+    assert not capacity.observe(wire.Node(uuid="b", provision_state="inspecting"), writes=5)
+    assert capacity.observe(wire.Node(uuid="a", provision_state="available"))
+    assert capacity.free == 1, "a busy node seen settled gives its place back"
+    assert capacity.observe(wire.Node(uuid="b", provision_state="manageable"), writes=5)
+    assert capacity.free == 2
+    assert not capacity.observe(wire.Node(uuid="z", provision_state="available"))
+
+
 async def test_a_host_lifecycle_reads_no_more_than_it_needs(ironic: IronicHarness) -> None:
     async with CountingClient(ironic) as counting:
         world = World(counting)

@@ -33,7 +33,12 @@ PS = ProvisioningState
 NAMESPACE: Final = "metal3"
 DEFAULT_PASSWORD: Final = "password"
 FAST: Final = ProvisionerSettings(
-    short_requeue=0.2, long_requeue=0.3, steady_requeue=1.0, jitter=0.0, transient_backoff_max=1.0
+    short_requeue=0.2,
+    long_requeue=0.3,
+    steady_requeue=1.0,
+    jitter=0.0,
+    transient_backoff_max=1.0,
+    capacity_recount=0.5,
 )
 
 
@@ -148,7 +153,10 @@ class World:
     @contextlib.asynccontextmanager
     async def running(self, provisioner: Provisioner | None = None) -> AsyncIterator[ProvisionerLoop]:
         """Run a provisioner loop (fed with every host's current state) for the block's duration."""
-        loop = ProvisionerLoop(provisioner or self.provisioner(), concurrency=4)
+        reconciler = provisioner or self.provisioner()
+        loop = ProvisionerLoop(reconciler, concurrency=4)
+        if isinstance(reconciler, Provisioner):
+            reconciler.wake = loop.wake
         self.loop = loop
         for host_id in list(self.generations):
             loop.update(await self.state(host_id))
