@@ -122,12 +122,34 @@ class IronicSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     __str__ = __repr__
 
 
+class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The HTTP server for health probes and metrics scrapes."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - probes and scrapes arrive on the pod IP
+    """Address to listen on; every interface by default, as the kubelet and Prometheus use the pod IP."""
+    port: int = 9440
+    """Port of ``/healthz``, ``/readyz`` and ``/metrics`` (BMO's health port); 0 takes a free one."""
+    check_timeout: float = 2.0
+    """Seconds one readiness check may take before it counts as failing."""
+    shutdown_timeout: float = 5.0
+    """Seconds to let requests in flight finish when the server stops."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            msg = f"observability port {self.port} is not a TCP port; use 0-65535 (0 takes a free one)"
+            raise ValueError(msg)
+        if self.check_timeout <= 0 or self.shutdown_timeout <= 0:
+            msg = "observability check_timeout and shutdown_timeout must be positive seconds"
+            raise ValueError(msg)
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """All settings of a metalstream process."""
 
     nats: NatsSettings = NatsSettings()
     log: LogSettings = LogSettings()
     ironic: IronicSettings = IronicSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 class SettingsError(ValueError):

@@ -1,4 +1,8 @@
-"""Suite-wide hygiene: a test must not leave asyncio tasks running behind it."""
+"""Suite-wide hygiene (no asyncio task may outlive its test) and the shared kube-apiserver.
+
+The kube-apiserver fixtures are session-scoped and defined once here, so every test directory
+shares one server instead of each importing its own copy of the fixture.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+
+from tests.kube import kube_apiserver, kubectl
+
+__all__ = ["kube_apiserver", "kubectl"]
 
 
 @pytest.fixture(autouse=True)
