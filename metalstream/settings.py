@@ -122,6 +122,34 @@ class IronicSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     __str__ = __repr__
 
 
+class KubeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How to reach the Kubernetes API server and how hard to drive it (the controllers)."""
+
+    kubeconfig: str | None = None
+    """A kubeconfig file; unset means in-cluster (service account) when running in a pod, else
+    ``$KUBECONFIG`` or ``~/.kube/config``."""
+    context: str | None = None
+    """The kubeconfig context to use; unset means its current context."""
+    namespace: str | None = None
+    """Watch only this namespace (Metal3's ``WATCH_NAMESPACE``); unset watches every namespace."""
+    qps: float = 20.0
+    """Client-side rate limit: requests per second to the API server (Metal3's ``--kube-api-qps``)."""
+    burst: int = 30
+    """Requests allowed in a burst above ``qps`` (Metal3's ``--kube-api-burst``)."""
+    request_timeout: float = 30.0
+    """Seconds to wait for any API server request."""
+    concurrency: int = 4
+    """BareMetalHosts reconciled at once (Metal3's ``BMO_CONCURRENCY``); never one host twice."""
+    install_crds: bool = False
+    """Apply metalstream's CRDs at start (needs rights on ``apiextensions.k8s.io``; the dev stack
+    does this; in a cluster they come from ``deploy/crds``)."""
+
+    def __post_init__(self) -> None:
+        if self.qps <= 0 or self.burst < 1 or self.request_timeout <= 0 or self.concurrency < 1:
+            msg = "kube qps and request_timeout must be positive; burst and concurrency at least 1"
+            raise ValueError(msg)
+
+
 class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The HTTP server for health probes and metrics scrapes."""
 
@@ -149,6 +177,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nats: NatsSettings = NatsSettings()
     log: LogSettings = LogSettings()
     ironic: IronicSettings = IronicSettings()
+    kube: KubeSettings = KubeSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 
 

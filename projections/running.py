@@ -37,6 +37,20 @@ class Projection(Protocol):
     def restore(self, snapshot: bytes) -> None: ...
 
 
+class NoCheckpoints:
+    """A checkpoint store that keeps nothing: the projection is rebuilt from the log at every start.
+
+    For views that are cheap to rebuild and private to one process (a controller's own copy of
+    the hosts view), where a shared checkpoint would only add writes.
+    """
+
+    async def load(self, name: str) -> Checkpoint | None:
+        return None
+
+    async def save(self, name: str, checkpoint: Checkpoint) -> None:
+        return None
+
+
 class ProjectionRunner:
     """Drives one projection from its checkpoint to the live end of the log."""
 

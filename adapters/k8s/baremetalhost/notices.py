@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from core.events import hosts as ev
-from core.events.base import Event
+from core.events.base import Event, UndecodableEvent, UnknownEvent
 from core.events.host_values import ErrorType, ProvisioningState
 
 PS = ProvisioningState
@@ -41,7 +41,7 @@ class Notice:
     message: str
 
 
-def notice(event: Event) -> Notice | None:
+def notice(event: Event | UnknownEvent | UndecodableEvent) -> Notice | None:
     """The Kubernetes Event for ``event``, or None when Metal3 would not show one."""
     match event:
         case ev.RegistrationSucceeded():
