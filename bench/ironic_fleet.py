@@ -30,18 +30,20 @@ import argparse
 import asyncio
 import collections
 import os
+import re
 import signal
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import msgspec
+from yarl import URL
 
 from adapters.ironic import wire
 from adapters.ironic.client import IronicClient, IronicEndpoint
@@ -84,6 +86,27 @@ HOST_DEADLINE: Final = 900.0
 """Seconds one host may take for its whole life before the run is declared stuck."""
 
 
+class CountingClient(IronicClient):
+    """Counts requests by method and path (node identifiers folded into ``{node}``), to see where
+    a side's requests go (``--requests``)."""
+
+    def __init__(self, endpoint: IronicEndpoint) -> None:
+        super().__init__(endpoint)
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    async def _once(
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        path: str,
+    ) -> tuple[int, bytes]:
+        self.calls[f"{method} {re.sub(r'^/v1/nodes/[^/]+', '/v1/nodes/{node}', path)}"] += 1
+        return await super()._once(method, url, headers, body, params, path)
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     hosts: int
@@ -101,6 +124,8 @@ class SideResult:
     """Per host: seconds to provisioned and on, to available and off again, to deleted."""
     requests: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Requests by method and path."""
 
 
 def unique_mac(index: int, side: str) -> str:
@@ -452,7 +477,11 @@ def _row(result: SideResult, hosts: int) -> str:
     )
 
 
-async def run(options: Options, rounds: int, state_dir: Path | None) -> None:
+def _calls(result: SideResult, hosts: int) -> str:
+    return "\n".join(f"    {count / hosts:6.2f}/host  {call}" for call, count in sorted(result.calls.items()))
+
+
+async def run(options: Options, rounds: int, state_dir: Path | None, *, by_request: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="metalstream-bench-") as tmp:
         root = state_dir or Path(tmp)
         ironic = IronicHarness(
@@ -479,7 +508,7 @@ async def run(options: Options, rounds: int, state_dir: Path | None) -> None:
             meter = CpuMeter({"ironic": ironic.pid, "nats": nats_server.pid})
             for run_number, side in enumerate(sides):
                 first = run_number * options.hosts
-                async with IronicClient(endpoint) as client:
+                async with CountingClient(endpoint) as client:
                     await client.negotiate()
                     await meter.start()
                     if side == "baseline":
@@ -487,8 +516,11 @@ async def run(options: Options, rounds: int, state_dir: Path | None) -> None:
                     else:
                         result = await run_metalstream(client, nats_server.url, options, first)
                     result.extra.update(await meter.used())
+                    result.calls = collections.Counter(client.calls)
                 walls[side].append(result.wall)
                 print(_row(result, options.hosts), flush=True)
+                if by_request:
+                    print(_calls(result, options.hosts), flush=True)
             ratio = statistics.mean(walls["metalstream"]) / statistics.mean(walls["baseline"])
             verdict = "meets" if ratio <= TARGET else "MISSES"
             print(
@@ -512,6 +544,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--state-dir", type=Path, default=None, help="keep Ironic's and nats-server's files here (profiling)"
     )
+    parser.add_argument(
+        "--requests", action="store_true", help="print each side's Ironic requests by method and path"
+    )
     args = parser.parse_args(argv)
     logs.configure(fmt="console", level="warning")
     options = Options(
@@ -521,15 +556,15 @@ def main(argv: list[str] | None = None) -> None:
         provisioning_limit=args.provisioning_limit,
         inspect=args.inspect,
     )
-    asyncio.run(_main(options, max(1, args.rounds), args.state_dir))
+    asyncio.run(_main(options, max(1, args.rounds), args.state_dir, by_request=args.requests))
 
 
-async def _main(options: Options, rounds: int, state_dir: Path | None) -> None:
+async def _main(options: Options, rounds: int, state_dir: Path | None, *, by_request: bool) -> None:
     """``run`` with SIGTERM treated like Ctrl-C, so Ironic and nats-server are always stopped."""
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await run(options, rounds, state_dir)
+    await run(options, rounds, state_dir, by_request=by_request)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ admitted since the last listing are added to it, so a burst of hosts cannot all 
 stale count; every node the provisioner reads updates it (``observe``), so a finished operation
 frees its place at once; and the nodes are listed again only when the count says the limit is
 reached (at most every ``ttl`` seconds) or when it is older than ``max_age`` (nodes made busy by
-someone else).
+someone else). A node deleted here gives its place back at once (``forget``).
 """
 
 from __future__ import annotations
@@ -120,3 +120,8 @@ class Capacity:
                 return False
         self._admitted[node_uuid] = writes
         return True
+
+    def forget(self, node_uuid: str) -> None:
+        """The node was deleted: it holds no place any more."""
+        self._busy.discard(node_uuid)
+        self._admitted.pop(node_uuid, None)

@@ -160,6 +160,8 @@ class IronicClient:
         self.node_writes: dict[str, int] = {}
         """Per node identifier: requests sent that may change the node (so a node read before
         the counter last moved may be out of date for reasons other than Ironic's own progress)."""
+        self.node_written_at: dict[str, float] = {}
+        """Per node identifier: ``time.monotonic()`` when the last such request was sent."""
 
     # -- session ---------------------------------------------------------------------------------
 
@@ -298,6 +300,7 @@ class IronicClient:
 
     def _writing(self, ident: str) -> None:
         self.node_writes[ident] = self.node_writes.get(ident, 0) + 1
+        self.node_written_at[ident] = time.monotonic()
 
     # -- nodes -----------------------------------------------------------------------------------
 
@@ -346,6 +349,7 @@ class IronicClient:
         self._writing(ident)
         await self._send("DELETE", f"/v1/nodes/{_ident(ident)}", expect=(204,))
         self.node_writes.pop(ident, None)
+        self.node_written_at.pop(ident, None)
 
     async def patch_node(self, ident: str, ops: Sequence[wire.PatchOp]) -> wire.Node:
         """Apply a JSON patch; values under ``driver_info`` are redacted from any error."""

@@ -209,8 +209,13 @@ class Provisioner:
         self._power_requested: dict[str, str] = {}
         self._ports: dict[str, tuple[str, str]] = {}
         """Per host: (node uuid, MAC) of the boot port known to exist, so it is not listed on every poll."""
-        self._snapshots: dict[str, tuple[float, int, wire.Node]] = {}
-        """Per host: the node as last read (monotonic time, the client's write count for it, node)."""
+        self._snapshots: dict[str, tuple[float, int, wire.Node, int]] = {}
+        """Per host: the node as last read (monotonic time, the client's write count for it, node,
+        the host's reconcile round that last used it)."""
+        self._rounds: dict[str, int] = {}
+        """Per host: reconciles started so far (numbers the rounds)."""
+        self._observed: dict[str, int] = {}
+        """Per host: the round in which an observation was last recorded."""
         self._monotonic = time.monotonic
         self._waiting: dict[str, None] = {}
         """Hosts refused capacity, oldest first: woken as places free up."""
@@ -235,6 +240,7 @@ class Provisioner:
 
     async def reconcile(self, state: HostState) -> ReconcileResult:
         """Take the next step for ``state``; never raises for Ironic trouble."""
+        self._rounds[state.id] = self._rounds.get(state.id, 0) + 1
         if not state.delayed or state.deleted or state.paused or state.detach is not None:
             self._waiting.pop(state.id, None)  # not (or no longer) waiting for capacity
         if not state.exists or state.deleted or state.paused:
@@ -272,6 +278,7 @@ class Provisioner:
                 "observation not recorded", host=state.id, command=type(command).__name__, reason=str(e)
             )
             return False
+        self._observed[state.id] = self._rounds.get(state.id, 0)
         return True
 
     def _retry_allowed(self, state: HostState) -> bool:
@@ -329,6 +336,9 @@ class Provisioner:
     # -- dispatch --------------------------------------------------------------------------------
 
     async def _reconcile(self, state: HostState) -> ReconcileResult:
+        too_soon = self._too_soon(state)
+        if too_soon is not None:
+            return too_soon
         if state.provisioning_state is PS.DELETING:
             return await self._delete(state)
         if state.detach is not None:
@@ -397,7 +407,7 @@ class Provisioner:
             return resolved
         driver, creds = resolved
         name = node_name(state.namespace, state.name)
-        found = await self._lookup(state, name)
+        found = await self._lookup(state, name, registering=True)
         if found.lost:
             log.info(
                 "ironic lost the host's node; registering again", host=state.id, node=state.provisioning_id
@@ -448,22 +458,49 @@ class Provisioner:
                 return self._short()
         return node, driver
 
-    async def _lookup(self, state: HostState, name: str) -> Lookup:
-        """The host's node; a read younger than the short interval is reused if nothing was sent
-        to the node since.
+    def _too_soon(self, state: HostState) -> ReconcileResult | None:
+        """Less than the short interval since we last sent the host's node a request: look later.
 
-        A reconcile that records an observation, or a new spec, makes the host due again at once,
-        and that reconcile can act on the node as it was just read: only our own requests move a
-        node out of a settled state, and they invalidate the read; Ironic's own progress through
-        a transitional state is seen at the next poll, as it would have been without the reuse.
-        On a busy Ironic, reads saved are capacity for the writes that matter.
+        Ironic cannot have got far with what we asked for, and the read would only show it
+        under way. Such a reconcile comes from a state change (often our own observation made
+        in the reconcile that sent the request, like ``RecordUndelayed``); it waits for the poll
+        the request's reconcile asked for, which is at most the short interval away.
         """
         snapshot = self._snapshots.get(state.id)
+        if snapshot is None:
+            return None
+        node_uuid, writes = snapshot[2].uuid, snapshot[1]
+        written_at = self._client.node_written_at.get(node_uuid)
+        if written_at is None or self._client.node_writes.get(node_uuid, 0) == writes:
+            return None  # nothing sent since the last read
+        remaining = self.settings.short_requeue - (self._monotonic() - written_at)
+        return ReconcileResult(remaining) if remaining > 0 else None
+
+    async def _lookup(self, state: HostState, name: str, *, registering: bool = False) -> Lookup:
+        """The host's node; an earlier read is reused if nothing was sent to the node since and
+        it is younger than the short interval, or it was read (or reused) by the reconcile just
+        before, which recorded an observation.
+
+        A reconcile that records an observation makes the host due again at once, and that
+        reconcile can act on the node as it was just read, however long the observation took to
+        record on a busy system: only our own requests move a node out of a settled state, and
+        they invalidate the read; Ironic's own progress through a transitional state is seen at
+        the next poll, as it would have been without the reuse. On a busy Ironic, reads saved are
+        capacity for the writes that matter.
+
+        A host never seen by this process and not registered yet (``registering``) skips the
+        lookup by name: ``_create`` meets the name in Ironic as a conflict if the node exists.
+        """
+        round_ = self._rounds.get(state.id, 0)
+        snapshot = self._snapshots.get(state.id)
         if snapshot is not None:
-            read_at, writes, seen = snapshot
-            fresh = self._monotonic() - read_at < self.settings.short_requeue
+            read_at, writes, seen, used_in = snapshot
+            mine = seen.name == name and state.provisioning_id in (None, seen.uuid)
             unchanged = self._client.node_writes.get(seen.uuid, 0) == writes
-            if fresh and unchanged and seen.name == name and state.provisioning_id in (None, seen.uuid):
+            fresh = self._monotonic() - read_at < self.settings.short_requeue
+            followed = used_in == round_ - 1 and self._observed.get(state.id) == used_in
+            if mine and unchanged and (fresh or followed):
+                self._snapshots[state.id] = (read_at, writes, seen, round_)
                 return Lookup(node=seen)
         read_at = self._monotonic()
         found = await find_node(
@@ -471,14 +508,19 @@ class Provisioner:
             provisioning_id=state.provisioning_id,
             name=name,
             boot_mac=state.spec.boot_mac_address,
+            by_name=not (registering and snapshot is None and state.provisioning_id is None),
         )
         if found.node is not None and found.conflict is None and not found.lost:
-            # Writes to this node come only from this host's reconciles, which never overlap.
-            writes = self._client.node_writes.get(found.node.uuid, 0)
-            self._snapshots[state.id] = (read_at, writes, found.node)
-            if self._capacity.observe(found.node, writes=writes):
-                self._wake_waiting()
+            self._remember(state, found.node, read_at)
         return found
+
+    def _remember(self, state: HostState, node: wire.Node, read_at: float) -> None:
+        """Keep a node just read (or created) for the next reconciles; count it for capacity."""
+        # Writes to this node come only from this host's reconciles, which never overlap.
+        writes = self._client.node_writes.get(node.uuid, 0)
+        self._snapshots[state.id] = (read_at, writes, node, self._rounds.get(state.id, 0))
+        if self._capacity.observe(node, writes=writes):
+            self._wake_waiting()
 
     def _wake_waiting(self) -> None:
         """A place is free: wake as many waiting hosts as there are places, oldest first."""
@@ -507,12 +549,16 @@ class Provisioner:
         try:
             node = await self._client.create_node(body)
         except IronicConflict:
-            return  # created meanwhile (a retried request); found by name next time
+            # The name is taken: created before (a retried request, or by a process that stopped
+            # before recording the registration; a new host's lookup skips the name). The next
+            # reconcile (at once) starts from that node.
+            read_at = self._monotonic()
+            self._remember(state, await self._client.get_node(name), read_at)
+            return
         log.info("registered host in ironic", host=state.id, node=node.uuid, driver=driver.driver)
         await self._ensure_ports(state, node, new_node=True)
         # The next reconcile (at once) starts from the node as created: no need to read it back.
-        writes = self._client.node_writes.get(node.uuid, 0)
-        self._snapshots[state.id] = (self._monotonic(), writes, node)
+        self._remember(state, node, self._monotonic())
 
     def _properties(self, state: HostState) -> dict[str, Any]:
         properties: dict[str, Any] = {
@@ -940,6 +986,7 @@ class Provisioner:
             await self._client.set_maintenance(node.uuid, DELETE_MAINTENANCE_REASON)
         with contextlib.suppress(IronicNotFound):
             await self._client.delete_node(node.uuid)
+        self._capacity.forget(node.uuid)
         self._ports.pop(state.id, None)
         self._snapshots.pop(state.id, None)
         log.info("deleted ironic node", host=state.id, node=node.uuid)
@@ -959,6 +1006,8 @@ class Provisioner:
             self._ports,
             self._snapshots,
             self._waiting,
+            self._rounds,
+            self._observed,
         )
         for memory in memories:
             memory.pop(state.id, None)

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import collections
 import re
+import time
 from collections.abc import Mapping
 
+import msgspec
 from yarl import URL
 
 from adapters.ironic import wire
 from adapters.ironic.capacity import Capacity
 from adapters.ironic.client import IronicClient
+from adapters.ironic.node_lookup import node_name
 from core.aggregates import host_commands as cmd
 from metalstream.devstack.ironic import IronicHarness
 from tests.adapters.ironic.conftest import endpoint_for, provision_transitions
-from tests.adapters.ironic.world import PS, World, fake_spec
+from tests.adapters.ironic.world import FAST, NAMESPACE, PS, World, fake_spec
+
+_NODE_PATH = re.compile(r"^/v1/nodes/([^/]+)$")
 
 
 class CountingClient(IronicClient):
-    """Counts requests by method and path, node identifiers folded into ``{node}``."""
+    """Counts requests by method and path, node identifiers folded into ``{node}``; keeps when
+    each node was read and written, and which node reads Ironic answered with 404."""
 
     def __init__(self, harness: IronicHarness) -> None:
         super().__init__(endpoint_for(harness))
         self.calls: collections.Counter[str] = collections.Counter()
+        self.not_found: collections.Counter[str] = collections.Counter()
+        self.node_requests: list[tuple[float, str, str]] = []
+        """(monotonic time sent, method, node identifier) of requests to one node's own path."""
 
     async def _once(
         self,
@@ -33,8 +42,28 @@ class CountingClient(IronicClient):
         params: Mapping[str, str] | None,
         path: str,
     ) -> tuple[int, bytes]:
-        self.calls[f"{method} {re.sub(r'^/v1/nodes/[^/]+', '/v1/nodes/{node}', path)}"] += 1
-        return await super()._once(method, url, headers, body, params, path)
+        call = f"{method} {re.sub(r'^/v1/nodes/[^/]+', '/v1/nodes/{node}', path)}"
+        self.calls[call] += 1
+        node = _NODE_PATH.match(path)
+        if node is not None:
+            self.node_requests.append((time.monotonic(), method, node.group(1)))
+        status, payload = await super()._once(method, url, headers, body, params, path)
+        if status == 404:
+            self.not_found[call] += 1
+        return status, payload
+
+    def reads_soon_after_writes(self, node_uuid: str, within: float) -> list[float]:
+        """Seconds from a write to the node to a read of it that followed sooner than ``within``."""
+        soon: list[float] = []
+        written: float | None = None
+        for at, method, ident in self.node_requests:
+            if ident != node_uuid:
+                continue
+            if method != "GET":
+                written = at
+            elif written is not None and at - written < within:
+                soon.append(at - written)
+        return soon
 
 
 async def test_capacity_lists_nodes_only_when_the_limit_may_be_reached_or_the_count_is_old() -> None:
@@ -103,6 +132,10 @@ async def test_a_host_lifecycle_reads_no_more_than_it_needs(ironic: IronicHarnes
             await world.wait_for(host, lambda s: s.deleted, what="deleted")
     calls = counting.calls
     assert calls["GET /v1/ports"] <= 2, calls  # the MAC lookup, and at most one check of the boot port
+    assert not counting.not_found["GET /v1/nodes/{node}"], "a new host is not looked up by name"
+    # After a write, the node is read again only once Ironic may have moved on (the short interval),
+    # even when the host's state changes in between (observations recorded, a spec applied).
+    assert not counting.reads_soon_after_writes(node_uuid, 0.9 * FAST.short_requeue)
     assert calls["POST /v1/ports"] == 1
     assert calls["POST /v1/nodes"] == 1
     assert calls["GET /v1/nodes"] <= 2, calls  # capacity listings
@@ -111,3 +144,24 @@ async def test_a_host_lifecycle_reads_no_more_than_it_needs(ironic: IronicHarnes
     # The first inspection is not marked (any inventory is the host's); the re-inspection is.
     assert "metalstream_inspection" in node.extra
     assert calls["PATCH /v1/nodes/{node}"] == 1, calls
+
+
+async def test_a_node_left_by_name_without_its_port_is_taken_over(ironic: IronicHarness) -> None:
+    """A process stopped between creating a host's node and its port: the next one, which does
+    not look new hosts up by name, meets the name as a conflict when creating and uses that node."""
+    async with CountingClient(ironic) as counting:
+        world = World(counting)
+        name = f"leftover-{time.monotonic_ns()}"
+        left = await counting.create_node(
+            msgspec.convert({"name": node_name(NAMESPACE, name), "driver": "fake-hardware"}, wire.NodeCreate)
+        )
+        spec = fake_spec()
+        async with world.running():
+            host = await world.apply(name, spec)
+            state = await world.wait_state(host, PS.AVAILABLE)
+            ports = await counting.list_ports(left.uuid)
+            await world.delete(host)
+            await world.wait_for(host, lambda s: s.deleted, what="deleted")
+    assert state.provisioning_id == left.uuid
+    assert [p.address for p in ports] == [spec.boot_mac_address]
+    assert counting.calls["POST /v1/nodes"] == 2, "the test's node and the refused second one"
