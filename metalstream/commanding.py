@@ -25,7 +25,7 @@ import structlog
 
 from core.aggregates.base import AggregateDefinition
 from core.errors import ConcurrencyConflict, DomainError, StoreUnavailable
-from core.events.base import Event, EventMetadata, NewEvent, RecordedEvent, UndecodableEvent
+from core.events.base import Event, EventMetadata, NewEvent, RecordedEvent, UndecodableEvent, event_type_of
 from core.ids import AggregateKey
 from core.ports import NEW, EventStore, Revision
 
@@ -175,6 +175,17 @@ class CommandHandler(Generic[S, C]):
                     state = self._definition.evolve(state, event)
                 entry = _Entry(state=state, revision=revision)
                 self._remember(aggregate_id, entry)
+                # One line per recorded command, bound with what an operator searches by.
+                log.info(
+                    "command recorded",
+                    aggregate=self._definition.type,
+                    id=aggregate_id,
+                    command=type(command).__name__,
+                    actor=context.actor,
+                    events=[event_type_of(e) for e in events],
+                    event_ids=[n.meta.event_id for n in new],
+                    version=revision.version,
+                )
                 return Outcome(events=events, state=state, revision=revision)
             log.error("gave up after repeated concurrent-write conflicts", aggregate=aggregate_id)
             raise ConcurrencyConflict(

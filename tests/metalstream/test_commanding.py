@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
+import structlog.testing
 
 from core.aggregates import host_commands as cmd
 from core.aggregates import hosts
@@ -168,3 +169,24 @@ async def test_endless_conflicts_give_up_with_a_conflict_error() -> None:
     with pytest.raises(ConcurrencyConflict):
         await handler.handle(HOST, _create(), USER)
     assert handler.conflicts == 3
+
+
+async def test_each_recorded_command_is_one_log_line_bound_with_host_and_event_ids() -> None:
+    store = MemoryEventStore(CODECS)
+    handler = CommandHandler(store, hosts.DEFINITION, clock=lambda: NOW)
+    with structlog.testing.capture_logs() as logs:
+        await handler.handle(HOST, _create(), USER)
+        await handler.handle(HOST, _create(), USER)  # changes nothing: no line
+    recorded = [entry for entry in logs if entry["event"] == "command recorded"]
+    assert len(recorded) == 1
+    line = recorded[0]
+    history = await handler.history(HOST)
+    assert (line["aggregate"], line["id"], line["command"], line["actor"]) == (
+        "host",
+        HOST,
+        "ApplySpec",
+        "k8s:alice",
+    )
+    assert line["event_ids"] == [r.envelope.event_id for r in history]
+    assert line["events"][0] == "host.created"
+    assert line["version"] == history[-1].envelope.version
