@@ -867,7 +867,12 @@ class Provisioner:
                 state, ErrorType.PROVISIONING, f"host validation error: {'; '.join(problems)}", None
             )
             return self._short()
-        drive = await self._config_drive(state)
+        try:
+            drive = await self._config_drive(state)
+        except (ValueError, LookupError) as e:
+            # A named Secret is missing or unusable: the message names it, never its content.
+            await self._fail(state, ErrorType.PROVISIONING, f"host data error: {e}", None)
+            return self._short()
         try:
             await self._client.set_provision_state(
                 node.uuid, "active", configdrive=drive, deploy_steps=instance_info.deploy_steps(state)
@@ -892,6 +897,14 @@ class Provisioner:
         user = await self._secrets.user_data(ns, spec.user_data.name) if spec.user_data else None
         network = await self._secrets.network_data(ns, spec.network_data.name) if spec.network_data else None
         meta = await self._secrets.meta_data(ns, spec.meta_data.name) if spec.meta_data else None
+        for kind, ref, value in (
+            ("userData", spec.user_data, user),
+            ("networkData", spec.network_data, network),
+            ("metaData", spec.meta_data, meta),
+        ):
+            if ref is not None and value is None:
+                msg = f"the {kind} Secret {ns}/{ref.name} does not exist (or has no {kind!r} or 'value' key)"
+                raise LookupError(msg)
         return instance_info.config_drive(state, user_data=user, network_data=network, meta_overlay=meta)
 
     # -- adopting (provisioned, externally provisioned) ------------------------------------------

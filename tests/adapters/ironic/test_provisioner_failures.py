@@ -5,12 +5,12 @@ from datetime import timedelta
 
 from adapters.ironic import wire
 from adapters.ironic.client import IronicClient
-from core.events.host_values import BMCDetails, ErrorType, Image
+from core.events.host_values import BMCDetails, ErrorType, Image, SecretRef
 from metalstream.devstack.ipmi_sim import BmcSpec, IpmiSimulator
 from metalstream.devstack.ironic import IronicHarness
 from metalstream.devstack.sushy import FakeNic, FakeSystem, SushyEmulator
 from tests.adapters.ironic.conftest import provision_transitions, unique_mac
-from tests.adapters.ironic.world import PS, World, fake_spec
+from tests.adapters.ironic.world import NAMESPACE, PS, World, fake_spec
 
 RIGHT = "Right-pw-9f2e"
 SYSTEM = FakeSystem(
@@ -151,3 +151,31 @@ async def test_deploy_failure_is_a_provisioning_error_retried_until_the_limit(
         await asyncio.sleep(1.0)
     deploys = provision_transitions(ironic.log_path, node.uuid).count(("available", "deploying"))
     assert deploys == 2
+
+
+async def test_a_missing_user_data_secret_is_a_provisioning_error_until_it_exists(
+    client: IronicClient,
+) -> None:
+    world = World(client)
+    image = Image(url="http://127.0.0.1:1/os.qcow2", checksum="4" * 64, checksum_type="sha256")
+    spec = fake_spec(
+        bmc=BMCDetails(address="fake://bmc", credentials_name="bmc-secret"),
+        online=True,
+        image=image,
+        user_data=SecretRef(name="worker-user-data"),
+        automated_cleaning_mode="disabled",
+    )
+    async with world.running():
+        host = await world.apply("userdata-0", spec)
+        failed = await world.wait_for(
+            host, lambda s: s.error_type is ErrorType.PROVISIONING, deadline=60, what="a host data error"
+        )
+        assert "the userData Secret metal3/worker-user-data does not exist" in failed.error_message
+        assert failed.provisioning_id is not None
+        node = await client.get_node(failed.provisioning_id)
+        assert node.state == "available"  # nothing was sent to Ironic without its config drive
+
+        world.secrets.user[(NAMESPACE, "worker-user-data")] = "#cloud-config\n"
+        world.clock_offset = timedelta(hours=1)  # past the retry backoff
+        provisioned = await world.wait_state(host, PS.PROVISIONED, deadline=90)
+        assert provisioned.error_type is None
