@@ -1,13 +1,11 @@
-"""docs/events.md lists every host event type, and its nats-py snippet really consumes events.
+"""The nats-py subscriber in docs/events.md really consumes events from a real nats-server.
 
-``python -m tests.adapters.nats.test_events_doc`` prints the host event table, to paste between
-the ``host-events`` markers of docs/events.md after adding an event type.
+The event tables and schemas of that page are checked by tests/metalstream/test_event_docs.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,55 +18,11 @@ from core.aggregates import hosts
 from core.aggregates.host_commands import ApplySpec
 from core.events.base import event_type_of
 from core.events.host_values import BMCDetails, HostSpec
-from core.events.hosts import HOST_EVENT_CLASSES
 from metalstream import registry
 from metalstream.commanding import CommandContext, CommandHandler
 from tests.adapters.nats.conftest import SETTINGS
 
 DOC = Path(__file__).parents[3] / "docs" / "events.md"
-_SECTION = re.compile(r"<!-- host-events:start -->\n(.*?)<!-- host-events:end -->", re.DOTALL)
-_LISTED = re.compile(r"^\| `([^`]+)` \|", re.MULTILINE)
-
-
-def render_host_events() -> str:
-    """The table of host event types: tag, class and the first paragraph of its docstring."""
-    lines = ["| `type` | class | meaning |", "| --- | --- | --- |"]
-    for cls in HOST_EVENT_CLASSES:
-        summary = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
-        meaning = summary.replace("``", "`").replace("|", "\\|")
-        lines.append(f"| `{event_type_of_class(cls)}` | `{cls.__name__}` | {meaning} |")
-    return "\n".join(lines) + "\n"
-
-
-def event_type_of_class(cls: type[Any]) -> str:
-    tag = cls.__struct_config__.tag
-    assert isinstance(tag, str)
-    return tag
-
-
-def listed_types() -> list[str]:
-    section = _SECTION.search(DOC.read_text())
-    assert section is not None, f"{DOC} has no host-events section"
-    return _LISTED.findall(section.group(1))[1:]  # the first row is the header
-
-
-def test_every_host_event_type_is_documented() -> None:
-    known = [event_type_of_class(cls) for cls in HOST_EVENT_CLASSES]
-    listed = listed_types()
-    missing = [tag for tag in known if tag not in listed]
-    assert not missing, (
-        f"{DOC.name} does not list {missing}; regenerate its table with "
-        "`python -m tests.adapters.nats.test_events_doc`"
-    )
-    unknown = [tag for tag in listed if tag not in known]
-    assert not unknown, f"{DOC.name} lists event types that do not exist: {unknown}"
-
-
-def test_the_table_comes_from_the_event_classes() -> None:
-    # Only tags and class names are compared: rewording a docstring must not fail the build.
-    rows = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \|", render_host_events(), re.MULTILINE)
-    documented = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \|", DOC.read_text(), re.MULTILINE)
-    assert rows == [row for row in documented if row[0].startswith("host.")]
 
 
 def python_snippet() -> str:
@@ -103,7 +57,3 @@ async def test_the_python_snippet_consumes_host_events(nc: Client) -> None:
         await done.wait()
         consumer.cancel()
     assert seen == [(position, tag, tag, "metal3/worker-0") for position, tag in enumerate(expected, start=1)]
-
-
-if __name__ == "__main__":
-    print(render_host_events(), end="")

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import inspect
 import json
-import re
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -165,36 +162,3 @@ def test_an_unknown_allocation_strategy_is_undecodable() -> None:
     data = b'{"type":"ippool.spec_changed","generation":2,"spec":{"namePrefix":"p","allocationStrategy":"x"}}'
 
     assert isinstance(ev.CODEC.decode(data), UndecodableEvent)
-
-
-# --- docs/events.md lists every ippool event type --------------------------------------------------
-
-DOC = Path(__file__).parents[3] / "docs" / "events.md"
-_SECTION = re.compile(r"<!-- ippool-events:start -->\n(.*?)<!-- ippool-events:end -->", re.DOTALL)
-_ROW = re.compile(r"^\| `([^`]+)` \| `([^`]+)` \|", re.MULTILINE)
-
-
-def render_ippool_events() -> str:
-    """The table of IP pool event types: tag, class and the first paragraph of its docstring."""
-    lines = ["| `type` | class | meaning |", "| --- | --- | --- |"]
-    for cls in ev.IPAM_EVENT_CLASSES:
-        summary = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
-        meaning = summary.replace("``", "`").replace("|", "\\|")
-        tag = cls.__struct_config__.tag
-        lines.append(f"| `{tag}` | `{cls.__name__}` | {meaning} |")
-    return "\n".join(lines) + "\n"
-
-
-def test_docs_list_every_ippool_event_type_in_order() -> None:
-    section = _SECTION.search(DOC.read_text())
-    assert section is not None, f"{DOC} has no ippool-events section"
-    documented = _ROW.findall(section.group(1))
-    expected = _ROW.findall(render_ippool_events())
-    assert documented == expected, (
-        f"{DOC.name} is out of date; regenerate its ippool table with "
-        "`python -m tests.core.events.test_ippool_events`"
-    )
-
-
-if __name__ == "__main__":
-    print(render_ippool_events(), end="")

@@ -1,0 +1,245 @@
+"""Generates the subscriber's contract from the msgspec types: JSON Schemas and the event tables.
+
+docs/events.md promises outside readers of the stream every subject and event type. Hand-kept
+copies of that list, and of field shapes, drift from the code the first time someone adds a
+field, so both are generated from what the code encodes: the aggregate types and codecs of
+``metalstream.registry``, the payload classes behind each codec and the envelope of
+``adapters.nats.wire``. msgspec writes the schemas itself (``msgspec.json.schema_components``),
+so they name fields exactly as encoded (camelCase) and list every ``type`` tag.
+
+Output, all deterministic (sorted keys, two-space indent, trailing newline):
+
+- ``docs/events/schemas/envelope.json``: the ``envelope`` object of every message;
+- ``docs/events/schemas/<aggregate type>.json``: one message body of that aggregate type, its
+  envelope pinned to the type and the payload as the tagged union of the type's events;
+- the tables between the ``<!-- <aggregate type>-events:start/end -->`` markers of
+  docs/events.md; the prose around them stays hand-written.
+
+``python -m metalstream.eventdocs`` rewrites what is stale; ``--check`` only names it and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from adapters.nats.settings import StoreSettings
+from adapters.nats.wire import WireEnvelope
+from core.events.base import Event
+from core.events.codec import EventCodec
+from metalstream import registry
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+DOC: Final = ROOT / "docs" / "events.md"
+SCHEMAS: Final = ROOT / "docs" / "events" / "schemas"
+DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
+_REF_TEMPLATE: Final = "#/$defs/{name}"
+_ENVELOPE: Final = WireEnvelope.__name__
+
+
+def section_markers(aggregate_type: str) -> tuple[str, str]:
+    """The comment lines that enclose the generated part of an aggregate type's section."""
+    return f"<!-- {aggregate_type}-events:start -->", f"<!-- {aggregate_type}-events:end -->"
+
+
+_SECTION: Final = re.compile(r"<!-- ([a-z0-9_-]+)-events:start -->\n.*?<!-- \1-events:end -->", re.DOTALL)
+
+
+def tag_of(cls: type[Event]) -> str:
+    """The ``type`` tag a payload class is encoded with."""
+    tag = cls.__struct_config__.tag
+    if not isinstance(tag, str):
+        msg = f"{cls.__name__} has no string tag; declare tag='<aggregate>.<fact>'"
+        raise TypeError(msg)
+    return tag
+
+
+def _subclasses(cls: type[Event]) -> Iterator[type[Event]]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def event_classes(codec: EventCodec) -> tuple[type[Event], ...]:
+    """The payload classes ``codec`` decodes, in the order they are defined (their lifecycle order).
+
+    The codec knows its tags, not its classes; every payload subclasses ``Event``, so the classes
+    are the subclasses carrying those tags (``__subclasses__`` lists them in creation order).
+    Each tag must belong to exactly one class.
+    """
+    classes = [cls for cls in _subclasses(Event) if cls.__struct_config__.tag in codec.event_types]
+    tags = [tag_of(cls) for cls in classes]
+    wrong = sorted({tag for tag in codec.event_types if tags.count(tag) != 1})
+    if wrong:
+        msg = f"{codec.aggregate_type}: event types {wrong} need exactly one class each"
+        raise RuntimeError(msg)
+    return tuple(classes)
+
+
+def registered() -> dict[str, tuple[type[Event], ...]]:
+    """Every registered aggregate type (sorted) with its payload classes."""
+    return {name: event_classes(registry.CODECS[name]) for name in sorted(registry.CODECS)}
+
+
+def subject_pattern(aggregate_type: str) -> str:
+    """The subject of one aggregate of a Kubernetes-object type, with the default prefix."""
+    return f"{StoreSettings().subject_prefix}.{aggregate_type}.<namespace>.<name>"
+
+
+def _clean(components: Mapping[str, Any]) -> dict[str, Any]:
+    # msgspec copies class docstrings verbatim; drop their source indentation.
+    cleaned: dict[str, Any] = {}
+    for name, component in components.items():
+        description = component.get("description")
+        cleaned[name] = (
+            component if description is None else {**component, "description": inspect.cleandoc(description)}
+        )
+    return cleaned
+
+
+def envelope_schema() -> dict[str, Any]:
+    """The JSON Schema of the ``envelope`` object every message carries."""
+    (root,), components = msgspec.json.schema_components((WireEnvelope,), ref_template=_REF_TEMPLATE)
+    return {
+        "$schema": DIALECT,
+        "title": "metalstream event envelope",
+        "description": (
+            "The `envelope` object of every metalstream event message (docs/events.md). "
+            "Generated by `python -m metalstream.eventdocs` from the msgspec types; do not edit."
+        ),
+        **root,
+        "$defs": _clean(components),
+    }
+
+
+def aggregate_schema(aggregate_type: str, classes: Sequence[type[Event]]) -> dict[str, Any]:
+    """The JSON Schema of one message body of ``aggregate_type``: envelope and tagged payload."""
+    union: Any = classes[0]
+    for cls in classes[1:]:
+        union = union | cls
+    (envelope, payload), components = msgspec.json.schema_components(
+        (WireEnvelope, union), ref_template=_REF_TEMPLATE
+    )
+    tags = [tag_of(cls) for cls in classes]
+    pinned = {"aggregateType": {"const": aggregate_type}, "eventType": {"enum": tags}}
+    return {
+        "$schema": DIALECT,
+        "title": f"metalstream {aggregate_type} event",
+        "description": (
+            f"The body of one message on `{subject_pattern(aggregate_type)}`: the envelope and one "
+            f"`{aggregate_type}` event payload, chosen by its `type` tag (the same as `envelope.eventType`). "
+            "Payloads are described at the schema version in `x-schemaVersions`; ignore fields you do "
+            "not know. Generated by `python -m metalstream.eventdocs` from the msgspec types; do not edit."
+        ),
+        "type": "object",
+        "properties": {
+            "envelope": {"allOf": [envelope], "properties": pinned},
+            "event": payload,
+        },
+        "required": ["envelope", "event"],
+        "x-schemaVersions": {tag_of(cls): cls.schema_version for cls in classes},
+        "$defs": _clean(components),
+    }
+
+
+def schema_text(schema: Mapping[str, Any]) -> str:
+    """The file content of a schema: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _meaning(cls: type[Event]) -> str:
+    summary = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
+    return summary.replace("``", "`").replace("|", "\\|")
+
+
+def section(aggregate_type: str, classes: Sequence[type[Event]]) -> str:
+    """The generated block of an aggregate type's section, markers included."""
+    start, end = section_markers(aggregate_type)
+    schema = f"events/schemas/{aggregate_type}.json"
+    lines = [
+        start,
+        f"Subject `{subject_pattern(aggregate_type)}`; "
+        f"JSON Schema of the message body: [`{schema}`]({schema}).",
+        "",
+        "| `type` | class | schema version | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| `{tag_of(c)}` | `{c.__name__}` | {c.schema_version} | {_meaning(c)} |" for c in classes]
+    lines.append(end)
+    return "\n".join(lines)
+
+
+def render_doc(text: str, aggregates: Mapping[str, Sequence[type[Event]]]) -> str:
+    """``text`` (docs/events.md) with every aggregate type's generated block brought up to date."""
+    present = [match.group(1) for match in _SECTION.finditer(text)]
+    missing = sorted(set(aggregates) - set(present))
+    if missing:
+        blocks = ", ".join(" ... ".join(section_markers(name)) for name in missing)
+        msg = f"{DOC.name} has no generated section for {missing}: add a section with {blocks}"
+        raise ValueError(msg)
+    unknown = sorted(set(present) - set(aggregates))
+    if unknown:
+        msg = f"{DOC.name} has event sections for unregistered aggregate types {unknown}: remove them"
+        raise ValueError(msg)
+    return _SECTION.sub(lambda match: section(match.group(1), aggregates[match.group(1)]), text)
+
+
+def generated(doc_text: str) -> dict[Path, str]:
+    """Every generated file and its content, given the current text of docs/events.md."""
+    aggregates = registered()
+    files = {SCHEMAS / "envelope.json": schema_text(envelope_schema())}
+    for name, classes in aggregates.items():
+        files[SCHEMAS / f"{name}.json"] = schema_text(aggregate_schema(name, classes))
+    files[DOC] = render_doc(doc_text, aggregates)
+    return files
+
+
+def stale(files: Mapping[Path, str]) -> list[Path]:
+    """The files whose content on disk differs from ``files`` (or that are missing)."""
+    return [path for path, text in files.items() if not path.is_file() or path.read_text() != text]
+
+
+def orphans() -> list[Path]:
+    """Schema files no registered aggregate type produces any more."""
+    expected = {"envelope.json", *(f"{name}.json" for name in registry.CODECS)}
+    return sorted(path for path in SCHEMAS.glob("*.json") if path.name not in expected)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m metalstream.eventdocs", description="Regenerate the event schemas and tables."
+    )
+    parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
+    args = parser.parse_args(argv)
+    files = generated(DOC.read_text())
+    outdated = stale(files)
+    extra = orphans()
+    if args.check:
+        for path in outdated:
+            print(f"stale: {path.relative_to(ROOT)}", file=sys.stderr)
+        for path in extra:
+            print(f"not generated (remove it): {path.relative_to(ROOT)}", file=sys.stderr)
+        if outdated or extra:
+            print("regenerate with `python -m metalstream.eventdocs` (make docs)", file=sys.stderr)
+            return 1
+        return 0
+    SCHEMAS.mkdir(parents=True, exist_ok=True)
+    for path in outdated:
+        path.write_text(files[path])
+        print(f"wrote {path.relative_to(ROOT)}")
+    for path in extra:
+        path.unlink()
+        print(f"removed {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
