@@ -102,7 +102,8 @@ async def test_history_as_json_is_machine_readable(nats_url: str) -> None:
     [
         pytest.param(["history", "default/nobody"], 1, "has no events", id="unknown-host"),
         pytest.param(["history", "worker-0"], 2, "<namespace>/<name>", id="no-namespace"),
-        pytest.param(["history", "machine:default/m"], 2, "unknown aggregate type", id="unknown-type"),
+        pytest.param(["history", "gizmo:default/m"], 2, "unknown aggregate type", id="unknown-type"),
+        pytest.param(["history", "machine:default/m"], 1, "has no events", id="known-type-no-events"),
         pytest.param(["history", "default/w", "--at", "yesterday"], 2, "ISO 8601", id="bad-time"),
     ],
 )
