@@ -6,6 +6,7 @@ stack) both start; they differ only in their settings. Everything runs under one
 * the JetStream event store (metered), one command handler shared by every part, so a host's
   cached state is the same object whoever decides on it;
 * the BareMetalHost controller (informers, work queue, status, Kubernetes Events);
+* the IPAM controller (IPPools, IPClaims, IPAddresses on the ``ippool`` aggregate);
 * the Ironic provisioner, reading BMC credentials and config-drive data from the Secrets the
   hosts name;
 * the health and metrics server, ready when NATS is connected, the informers have listed and
@@ -31,11 +32,14 @@ from adapters.k8s.connection import Connection, ConnectionSettings, connect
 from adapters.k8s.resources import SECRETS
 from adapters.nats.eventstore import JetStreamEventStore
 from core.aggregates import host_commands as cmd
-from core.aggregates import hosts
+from core.aggregates import hosts, ippools
+from core.aggregates import ippool_commands as ipcmd
 from core.aggregates.host_state import HostState
+from core.aggregates.ippool_state import PoolState
 from metalstream import registry, settings, wiring
 from metalstream.kube.host_secrets import KubeHostSecrets
 from metalstream.kube.hosts import HostControllerService
+from metalstream.kube.ipam import IpamControllerService
 from metalstream.observability.health import HealthServer, event_set, nats_connected
 from metalstream.observability.instrumented import (
     MeteredCommandHandler,
@@ -112,6 +116,16 @@ async def run_control_plane(
             concurrency=config.kube.concurrency,
             max_provisioning_retries=config.ironic.max_provisioning_retries,
         )
+        pool_handler: MeteredCommandHandler[PoolState, ipcmd.PoolCommand] = MeteredCommandHandler(
+            store, ippools.DEFINITION, metrics=metrics
+        )
+        ipam = IpamControllerService(
+            conn=conn,
+            store=store,
+            handler=pool_handler,
+            namespace=config.kube.namespace,
+            concurrency=config.kube.concurrency,
+        )
         host_metrics = HostMetrics(metrics, population=lambda: [r.state for r in controller.view.all()])
         controller.observers.append(
             host_metrics.follow(controller.view, live=controller.runner.caught_up.is_set)
@@ -129,16 +143,19 @@ async def run_control_plane(
         health.add_check("nats", nats_connected(client))
         health.add_check("kubernetes", event_set(controller.ready))
         health.add_check("provisioner", event_set(provisioner.ready))
+        health.add_check("ipam", event_set(ipam.ready))
         async with asyncio.TaskGroup() as group:
             group.create_task(health.run(), name="health")
             group.create_task(controller.run(), name="k8s.baremetalhosts")
             group.create_task(provisioner.run(), name="provisioner")
+            group.create_task(ipam.run(), name="k8s.ipam")
             group.create_task(
-                track_projection_lag(metrics, store, [controller.runner, provisioner.runner]),
+                track_projection_lag(metrics, store, [controller.runner, provisioner.runner, ipam.runner]),
                 name="projection-lag",
             )
             await controller.ready.wait()
             await provisioner.ready.wait()
+            await ipam.ready.wait()
             await health.started.wait()
             log.info("control plane ready", health=health.url)
             if ready is not None:

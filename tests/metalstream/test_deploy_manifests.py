@@ -39,7 +39,7 @@ RENDER_LIMIT: Final = 60.0
 # The control plane implements Metal3's three controllers (BMO, CAPM3, IPAM) on their own API
 # kinds. For each kind it watches objects (get/list/watch), adds and removes its finalizers and
 # annotations (update/patch), and writes status through the status subresource (get/update/patch).
-# It creates and deletes none of them: users and Cluster API own them. The finalizers
+# It creates and deletes only the kinds in CREATES below; users and Cluster API own the rest. The finalizers
 # subresource (update) is needed only to set ownerReferences with blockOwnerDeletion under the
 # OwnerReferencesPermissionEnforcement admission plugin, so only kinds that carry a Metal3
 # finalizer get it. Status and finalizer lists follow each kind's CRD (docs: metal3.md §1).
@@ -83,6 +83,13 @@ KINDS: Final[dict[str, dict[str, tuple[bool, bool]]]] = {
     },
 }
 
+CREATES: Final = {
+    # Objects metalstream makes and removes itself, as Metal3 does: HardwareData after inspection
+    # (deleted with its host), IPAddresses for allocations (deleted on release).
+    ("metal3.io", "hardwaredata"): frozenset({"create", "delete"}),
+    ("ipam.metal3.io", "ipaddresses"): frozenset({"create", "delete"}),
+}
+
 CORE_PERMISSIONS: Final = {
     # BMC credentials Secrets: read them, label them environment.metal3.io=baremetal and hold a
     # finalizer while a host uses them (update/patch), as BMO does. Never create or delete.
@@ -105,7 +112,7 @@ def expected_cluster_permissions() -> set[tuple[str, str, str]]:
                 wanted |= {(group, f"{plural}/status", verb) for verb in STATUS}
             if finalizer:
                 wanted |= {(group, f"{plural}/finalizers", verb) for verb in FINALIZERS}
-    for (group, plural), verbs in CORE_PERMISSIONS.items():
+    for (group, plural), verbs in (CORE_PERMISSIONS | CREATES).items():
         wanted |= {(group, plural, verb) for verb in verbs}
     return wanted
 
