@@ -35,14 +35,15 @@ unit: $(STAMP) kube ## pytest only
 
 test: lint typecheck imports unit ## everything CI runs
 
-run: $(STAMP) ## start the local stack (durable nats-server) and show a host's history
+run: $(STAMP) ## start every component and the control plane, provision 8 emulated hosts (ARGS=--hosts 3 ...)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/metalstream dev $(ARGS)
 
 bench: $(STAMP) ## event-store benchmark (prints ratios against raw nats-py)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.eventstore
 
-docs: $(STAMP) ## regenerate generated docs (settings reference)
+docs: $(STAMP) ## regenerate generated docs (settings reference, event schemas and tables)
 	$(BIN)/python -c "from metalstream import settings; print(settings.reference())" > docs/settings.md
+	$(BIN)/python -m metalstream.eventdocs
 
 clean: ## remove the virtualenv and local state
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

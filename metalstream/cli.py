@@ -51,9 +51,16 @@ def _parse_object(text: str) -> tuple[str, str]:
 
 
 def _nats_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags over environment: the global ones, and those of ``run`` when it is the command."""
     return {
         "nats": {"urls": args.nats_url or None},
         "log": {"format": args.log_format, "level": args.log_level},
+        "kube": {
+            "kubeconfig": getattr(args, "kubeconfig", None),
+            "namespace": getattr(args, "namespace", None),
+        },
+        "ironic": {"url": getattr(args, "ironic_url", None)},
+        "observability": {"port": getattr(args, "health_port", None)},
     }
 
 
@@ -94,11 +101,30 @@ async def _tail(args: argparse.Namespace, config: settings.Settings) -> int:
     return 0
 
 
+async def _run(args: argparse.Namespace, config: settings.Settings) -> int:
+    from metalstream import serving
+
+    return await serving.serve(config)
+
+
 async def _dev(args: argparse.Namespace, config: settings.Settings) -> int:
     from metalstream import devrun
 
-    code: int = await devrun.run(state_dir=args.state_dir, keep_running=args.keep_running, config=config)
+    code: int = await devrun.run(
+        state_dir=args.state_dir, hosts=args.hosts, fresh=args.fresh, wait=not args.no_wait, config=config
+    )
     return code
+
+
+def _host_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        msg = f"{text!r} is not a number of hosts; give a whole number of at least 1, e.g. --hosts 8"
+        raise argparse.ArgumentTypeError(msg)
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,9 +157,32 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-start", action="store_true", help="print the whole log first")
     tail.set_defaults(handler=_tail)
 
-    dev = sub.add_parser("dev", help="start the local stack and show a host's history")
+    run = sub.add_parser(
+        "run",
+        help="run the control plane (settings from METALSTREAM_* variables, see docs/settings.md)",
+    )
+    run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, else $KUBECONFIG)")
+    run.add_argument("--ironic-url", help="Ironic API URL, e.g. https://ironic.example:6385")
+    run.add_argument("--namespace", help="watch only this namespace (default: all)")
+    run.add_argument("--health-port", type=int, help="port of /healthz, /readyz and /metrics")
+    run.set_defaults(handler=_run)
+
+    dev = sub.add_parser(
+        "dev", help="start every component and the control plane locally and provision example hosts"
+    )
+    dev.add_argument(
+        "--hosts",
+        type=_host_count,
+        default=None,
+        help="emulated servers (default 8, or as many as the state directory already holds)",
+    )
     dev.add_argument("--state-dir", default="var/dev", help="where the durable local state lives")
-    dev.add_argument("--keep-running", action="store_true", help="keep serving until Ctrl-C")
+    dev.add_argument("--fresh", action="store_true", help="wipe the state directory and start over")
+    dev.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="do not wait for the hosts: say how to continue as soon as everything has started",
+    )
     dev.set_defaults(handler=_dev)
     return parser
 

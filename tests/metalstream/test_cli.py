@@ -150,17 +150,3 @@ async def test_events_tail_follows_only_matching_subjects(nats_url: str) -> None
         process.terminate()
         async with asyncio.timeout(10):
             await process.wait()
-
-
-async def test_the_dev_run_resumes_from_its_recorded_history(tmp_path: Path) -> None:
-    state_dir = str(tmp_path / "dev")
-    code, first, err = await _cli("dev", "--state-dir", state_dir, timeout=90)
-    assert code == 0, err
-    assert "Creating host metalstream-demo/worker-0 (first run)" in first
-    assert "Host metalstream-demo/worker-0 is provisioned." in first
-    code, second, err = await _cli("dev", "--state-dir", state_dir, timeout=90)
-    assert code == 0, err
-    assert "resumed from the store" in second
-    assert "os-2.qcow2" in second
-    assert "restored from checkpoint at position" in second
-    assert "restored from checkpoint at position 0" not in second
