@@ -142,10 +142,18 @@ class CommandHandler(Generic[S, C]):
         loaded = await self._store.load(self._key(aggregate_id), up_to_position=up_to_position)
         return loaded.events
 
-    async def handle(self, aggregate_id: str, command: C, context: CommandContext) -> Outcome[S]:
+    async def handle(
+        self, aggregate_id: str, command: C, context: CommandContext, *, confirm_unchanged: bool = False
+    ) -> Outcome[S]:
         """Decide ``command`` against the aggregate and record the events it produces.
 
         Domain errors from ``decide`` propagate unchanged (nothing was recorded).
+
+        ``confirm_unchanged``: when the command changes nothing on the cached state, check that
+        against the store before answering. For answers that hand something out (an address
+        already allocated to this claim), a cache behind another process's writes (the address
+        released and given to someone else since) must not be believed. It costs a read, so it is
+        only for such commands.
         """
         async with self._lock(aggregate_id):
             cached = self._cache.get(aggregate_id)
@@ -162,6 +170,9 @@ class CommandHandler(Generic[S, C]):
                     entry, fresh = await self._reload(aggregate_id), True
                     continue
                 if not events:
+                    if confirm_unchanged and not fresh:
+                        entry, fresh = await self._reload(aggregate_id), True
+                        continue
                     return Outcome(events=(), state=entry.state, revision=entry.revision)
                 new = self._wrap(events, context)
                 try:

@@ -56,7 +56,10 @@ class HandlerPoolCommands:
         return state
 
     async def send(self, pool_id: str, command: cmd.PoolCommand) -> PoolState:
-        return (await self._handler.handle(pool_id, command, self._context)).state
+        # "Already allocated" is an answer that hands an address out: never from a stale cache.
+        confirm = isinstance(command, cmd.AllocateAddress)
+        outcome = await self._handler.handle(pool_id, command, self._context, confirm_unchanged=confirm)
+        return outcome.state
 
 
 class _Snapshot(msgspec.Struct, kw_only=True):

@@ -92,10 +92,14 @@ class MeteredCommandHandler(CommandHandler[S, C]):
         super().__init__(store, definition, **options)
         self._metrics = metrics
 
-    async def handle(self, aggregate_id: str, command: C, context: CommandContext) -> Outcome[S]:
+    async def handle(
+        self, aggregate_id: str, command: C, context: CommandContext, *, confirm_unchanged: bool = False
+    ) -> Outcome[S]:
         aggregate, name = self.definition.type, type(command).__name__
         try:
-            outcome = await super().handle(aggregate_id, command, context)
+            outcome = await super().handle(
+                aggregate_id, command, context, confirm_unchanged=confirm_unchanged
+            )
         except ConcurrencyConflict:
             self._metrics.count_command(aggregate, name, CommandOutcome.CONFLICT)
             raise

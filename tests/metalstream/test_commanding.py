@@ -8,10 +8,12 @@ import pytest
 import structlog.testing
 
 from core.aggregates import host_commands as cmd
-from core.aggregates import hosts
+from core.aggregates import hosts, ippools
+from core.aggregates import ippool_commands as ipcmd
 from core.errors import CommandRejected, ConcurrencyConflict, StoreUnavailable
 from core.events.base import NewEvent
 from core.events.host_values import ConsumerRef, ProvisioningState
+from core.events.ippool_values import AddressRange, PoolSpec
 from core.ids import AggregateKey
 from core.ports import AggregateHistory, Revision
 from metalstream.commanding import CommandContext, CommandHandler
@@ -190,3 +192,22 @@ async def test_each_recorded_command_is_one_log_line_bound_with_host_and_event_i
     assert line["event_ids"] == [r.envelope.event_id for r in history]
     assert line["events"][0] == "host.created"
     assert line["version"] == history[-1].envelope.version
+
+
+async def test_an_allocation_answered_from_a_stale_cache_is_confirmed_against_the_store() -> None:
+    store = MemoryEventStore(CODECS)
+    first = CommandHandler(store, ippools.DEFINITION, clock=lambda: NOW)
+    second = CommandHandler(store, ippools.DEFINITION, clock=lambda: NOW)
+    spec = PoolSpec(name_prefix="prov", pools=(AddressRange(start="192.0.2.10", end="192.0.2.10"),))
+    create = ipcmd.ApplyPoolSpec(namespace="metal3", name="pool", uid="u1", generation=1, spec=spec)
+    pool = "metal3/pool"
+    await first.handle(pool, create, USER)
+    given = await first.handle(pool, ipcmd.AllocateAddress(claim="a"), USER)
+    assert given.state.indexes == {"a": "192.0.2.10"}
+    # Another process releases the address and gives it to claim b; the first one's cache is old.
+    await second.handle(pool, ipcmd.ReleaseAddress(claim="a"), USER)
+    await second.handle(pool, ipcmd.AllocateAddress(claim="b"), USER)
+    stale = await first.handle(pool, ipcmd.AllocateAddress(claim="a"), USER)
+    assert stale.state.indexes == {"a": "192.0.2.10"}  # what an unconfirmed answer would claim
+    with pytest.raises(CommandRejected, match="Exhausted IP Pools"):
+        await first.handle(pool, ipcmd.AllocateAddress(claim="a"), USER, confirm_unchanged=True)
