@@ -98,10 +98,6 @@ CORE_PERMISSIONS: Final = {
     ("", "events"): frozenset({"create", "patch"}),
 }
 
-LEADER_ELECTION: Final = {
-    ("coordination.k8s.io", "leases"): frozenset({"get", "list", "watch", "create", "update", "patch"})
-}
-
 
 def expected_cluster_permissions() -> set[tuple[str, str, str]]:
     wanted: set[tuple[str, str, str]] = set()
@@ -259,17 +255,14 @@ def test_cluster_rbac_is_exactly_what_the_controllers_need() -> None:
     ]
 
 
-def test_leader_election_is_a_namespaced_role_on_leases_only() -> None:
+def test_nothing_is_granted_that_the_process_does_not_use() -> None:
+    # One replica with the Recreate strategy and no leader election (correctness never depends on
+    # a single writer: every decision is an optimistic-concurrency append), so no Lease rights.
     objects = render(DEPLOY / "base")
-    role = only(objects, "Role", "metalstream-leader-election")
-    assert role["metadata"]["namespace"] == NAMESPACE
-    wanted = {(g, r, v) for (g, r), verbs in LEADER_ELECTION.items() for v in verbs}
-    assert permissions(role["rules"]) == wanted
-    binding = only(objects, "RoleBinding")
-    assert binding["roleRef"]["name"] == "metalstream-leader-election"
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}
-    ]
+    assert [o for o in objects if o["kind"] in ("Role", "RoleBinding")] == []
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
 
 
 def test_every_resource_the_kubernetes_adapter_names_is_granted() -> None:
