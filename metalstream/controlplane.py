@@ -7,6 +7,8 @@ stack) both start; they differ only in their settings. Everything runs under one
   cached state is the same object whoever decides on it;
 * the BareMetalHost controller (informers, work queue, status, Kubernetes Events);
 * the IPAM controller (IPPools, IPClaims, IPAddresses on the ``ippool`` aggregate);
+* the Cluster API Metal3 controllers (Metal3Machine, data templates, Metal3Data, Metal3Cluster,
+  Metal3Remediation), claiming hosts through the host aggregate;
 * the Ironic provisioner, reading BMC credentials and config-drive data from the Secrets the
   hosts name;
 * the health and metrics server, ready when NATS is connected, the informers have listed and
@@ -40,6 +42,7 @@ from metalstream import registry, settings, wiring
 from metalstream.kube.host_secrets import KubeHostSecrets
 from metalstream.kube.hosts import HostControllerService
 from metalstream.kube.ipam import IpamControllerService
+from metalstream.kube.machines import MachineControllerService
 from metalstream.observability.health import HealthServer, event_set, nats_connected
 from metalstream.observability.instrumented import (
     MeteredCommandHandler,
@@ -126,6 +129,13 @@ async def run_control_plane(
             namespace=config.kube.namespace,
             concurrency=config.kube.concurrency,
         )
+        capm3 = MachineControllerService(
+            conn=conn,
+            store=store,
+            host_handler=handler,
+            namespace=config.kube.namespace,
+            concurrency=config.kube.concurrency,
+        )
         host_metrics = HostMetrics(metrics, population=lambda: [r.state for r in controller.view.all()])
         controller.observers.append(
             host_metrics.follow(controller.view, live=controller.runner.caught_up.is_set)
@@ -144,18 +154,23 @@ async def run_control_plane(
         health.add_check("kubernetes", event_set(controller.ready))
         health.add_check("provisioner", event_set(provisioner.ready))
         health.add_check("ipam", event_set(ipam.ready))
+        health.add_check("capm3", event_set(capm3.ready))
         async with asyncio.TaskGroup() as group:
             group.create_task(health.run(), name="health")
             group.create_task(controller.run(), name="k8s.baremetalhosts")
             group.create_task(provisioner.run(), name="provisioner")
             group.create_task(ipam.run(), name="k8s.ipam")
+            group.create_task(capm3.run(), name="k8s.capm3")
             group.create_task(
-                track_projection_lag(metrics, store, [controller.runner, provisioner.runner, ipam.runner]),
+                track_projection_lag(
+                    metrics, store, [controller.runner, provisioner.runner, ipam.runner, capm3.runner]
+                ),
                 name="projection-lag",
             )
             await controller.ready.wait()
             await provisioner.ready.wait()
             await ipam.ready.wait()
+            await capm3.ready.wait()
             await health.started.wait()
             log.info("control plane ready", health=health.url)
             if ready is not None:

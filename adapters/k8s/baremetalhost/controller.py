@@ -40,7 +40,8 @@ FINALIZER: Final = "baremetalhost.metal3.io"
 MISSING_SECRET_RECHECK: Final = 10.0
 """Seconds before a host whose credentials Secret is missing looks again (Metal3's value)."""
 CAPM3_KINDS: Final = frozenset({"Metal3Machine", "HostClaim"})
-"""Consumers that claim and release through the aggregate themselves: never released from here."""
+"""Consumers that claim and release through the aggregate themselves: never claimed or released
+from here, so a lagging view of the object's ``consumerRef`` cannot re-claim a released host."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +198,7 @@ class HostController:
         return state
 
     async def _consumer(self, obj: Mapping[str, Any], host: HostObject, state: HostState) -> HostState:
-        if host.consumer is not None and state.consumer is None:
+        if host.consumer is not None and state.consumer is None and host.consumer.kind not in CAPM3_KINDS:
             new = await self._send(obj, host, cmd.ClaimHost(now=self._clock(), consumer=host.consumer))
             return new if new is not None else state
         if host.consumer is None and state.consumer is not None and state.consumer.kind not in CAPM3_KINDS:
