@@ -88,11 +88,18 @@ CREATES: Final = {
     # (deleted with its host), IPAddresses for allocations (deleted on release).
     ("metal3.io", "hardwaredata"): frozenset({"create", "delete"}),
     ("ipam.metal3.io", "ipaddresses"): frozenset({"create", "delete"}),
+    # CAPM3's data chain: a Metal3DataClaim per machine, the Metal3Data it yields, the IPClaims
+    # that data needs, and the rendered metaData/networkData Secrets (deleted with their data).
+    ("infrastructure.cluster.x-k8s.io", "metal3dataclaims"): frozenset({"create", "delete"}),
+    ("infrastructure.cluster.x-k8s.io", "metal3datas"): frozenset({"create", "delete"}),
+    ("ipam.metal3.io", "ipclaims"): frozenset({"create", "delete"}),
+    ("", "secrets"): frozenset({"create", "delete"}),
 }
 
 CORE_PERMISSIONS: Final = {
     # BMC credentials Secrets: read them, label them environment.metal3.io=baremetal and hold a
-    # finalizer while a host uses them (update/patch), as BMO does. Never create or delete.
+    # finalizer while a host uses them (update/patch), as BMO does. (Rendered data Secrets are
+    # created and deleted: see CREATES.)
     ("", "secrets"): frozenset({"get", "list", "watch", "update", "patch"}),
     # Kubernetes Events on hosts, written in each host's namespace.
     ("", "events"): frozenset({"create", "patch"}),
@@ -108,8 +115,9 @@ def expected_cluster_permissions() -> set[tuple[str, str, str]]:
                 wanted |= {(group, f"{plural}/status", verb) for verb in STATUS}
             if finalizer:
                 wanted |= {(group, f"{plural}/finalizers", verb) for verb in FINALIZERS}
-    for (group, plural), verbs in (CORE_PERMISSIONS | CREATES).items():
-        wanted |= {(group, plural, verb) for verb in verbs}
+    for table in (CORE_PERMISSIONS, CREATES):
+        for (group, plural), verbs in table.items():
+            wanted |= {(group, plural, verb) for verb in verbs}
     return wanted
 
 
