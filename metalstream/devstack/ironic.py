@@ -13,6 +13,11 @@ starts the combined ``ironic`` process on a free loopback port and waits until
 ``GET /v1/conductors`` lists an alive conductor. The process is handled with ``subprocess`` and
 polled, not with asyncio's subprocess transport, so a harness started in one event loop (a
 session fixture) can be stopped or restarted from another.
+
+``keep_database=True`` is for a dev stack that must survive its own restart: a non-empty
+database an earlier run left in the given ``state_dir`` is used as it is, so the nodes enrolled
+then are still there; only a missing or empty file gets a new schema. Ironic cannot upgrade a
+sqlite schema, so the database must come from the same Ironic version (the caller's to check).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ IRONIC_VERSION: Final = "39.0.0"
 VENV_ENV: Final = "METALSTREAM_IRONIC_VENV"
 """Environment variable naming an Ironic virtualenv to use (and build, if it does not exist)."""
 _READY_MARKER: Final = ".metalstream-ironic-ready"
+_DATABASE: Final = "ironic.sqlite"
 _LOG_TAIL_LINES: Final = 30
 _API_MIN_READY_VERSION: Final = "1.89"
 
@@ -262,7 +268,7 @@ def render_config(
             **{f"enabled_{kind}_interfaces": names for kind, names in interfaces.items()},
         },
         "api": {"host_ip": host, "port": str(port), "api_workers": "1"},
-        "database": {"connection": f"sqlite:///{state_dir / 'ironic.sqlite'}"},
+        "database": {"connection": f"sqlite:///{state_dir / _DATABASE}"},
         "dhcp": {"dhcp_provider": "none"},
         "deploy": {"http_root": str(state_dir / "httpboot"), "http_url": "http://127.0.0.1:1"},
         "pxe": {"tftp_root": str(state_dir / "tftpboot")},
@@ -435,7 +441,14 @@ class IronicHarness:
         start_timeout: float = 90.0,
         extra_config: Mapping[str, Mapping[str, str]] | None = None,
         ipmitool: bool = True,
+        keep_database: bool = False,
     ) -> None:
+        """Configure (nothing starts yet).
+
+        ``keep_database`` True keeps a non-empty sqlite database found in ``state_dir`` instead
+        of creating a new one (meaningless without a ``state_dir``: a temporary one is empty).
+        """
+        self._keep_database = keep_database
         self._settings = _Settings(
             host=host,
             port=port,
@@ -535,7 +548,11 @@ class IronicHarness:
                 ipmi=self._settings.use_ipmitool,
             )
         )
-        await self._create_schema()
+        database = state / _DATABASE
+        if self._keep_database and await asyncio.to_thread(_has_data, database):
+            self.timings.schema = 0.0
+        else:
+            await self._create_schema()
         await self._launch()
 
     async def stop(self) -> None:
@@ -602,7 +619,7 @@ class IronicHarness:
     async def _create_schema(self) -> None:
         """A brand-new database: a copy of a cached empty schema, or ``create_schema`` once."""
         venv = self._require_venv()
-        database = self._dir() / "ironic.sqlite"
+        database = self._dir() / _DATABASE
         # create_schema is not idempotent and `upgrade` fails on sqlite: always a new file.
         _remove_database(database)
         began = time.monotonic()
@@ -736,6 +753,10 @@ def _remove_database(database: Path) -> None:
 
 def _is_file(path: Path) -> bool:
     return path.is_file()
+
+
+def _has_data(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
 
 
 async def _wait_exit(process: subprocess.Popen[bytes], limit: float) -> bool:

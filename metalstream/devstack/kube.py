@@ -17,6 +17,12 @@ client. etcd and kube-apiserver listen on free loopback ports; start-up waits un
 files with their last lines. ``restart()`` stops both and starts them again on the same ports
 with the same data, certificates and token, so clients see the same server come back.
 
+``keep_state=True`` carries that across instances, for a dev stack that must survive its own
+restart: when the state directory already holds etcd's data, the certificates and the token
+file, a new instance starts on them (reading the admin token back from the file) instead of
+wiping them, so the objects in etcd are still there and a client holding the old token or CA is
+still let in. Only the ports change, and the kubeconfig is rewritten with the new URL.
+
 Only the API server runs: no controller-manager or scheduler. So the ``ServiceAccount``
 admission plugin is disabled (nothing creates default service accounts), and objects that need
 a controller to finish (a namespace being deleted, garbage-collected dependents) stay as they
@@ -56,6 +62,7 @@ _PROBE_TIMEOUT: Final = 2.0
 _TAIL_LINES: Final = 20
 _PORT_ATTEMPTS: Final = 3
 _PORT_IN_USE: Final = "address already in use"
+_PKI_FILES: Final = ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub")
 
 
 class KubeApiServerError(RuntimeError):
@@ -87,11 +94,15 @@ class KubeApiServer:
         build_limit: float = kube_build.DEFAULT_BUILD_TIMEOUT,
         durable: bool = True,
         extra_args: Sequence[str] = (),
+        keep_state: bool = False,
     ) -> None:
         """Configure (nothing starts yet; the binaries are built at first start if needed).
 
         ``durable`` False runs etcd with ``--unsafe-no-fsync`` (faster; data survives a clean
         stop but not a crash of the machine). ``extra_args`` are appended to kube-apiserver's.
+        ``keep_state`` True reuses the etcd data, certificates and token an earlier instance left
+        in ``state_dir`` (all three, or none: a partial state is replaced by a fresh one), and
+        retries a port clash on new ports without wiping etcd's data.
         """
         self.state_dir = state_dir
         self.pki_dir = state_dir / "pki"
@@ -108,6 +119,7 @@ class KubeApiServer:
         self._build_limit = build_limit
         self._durable = durable
         self._extra_args = tuple(extra_args)
+        self._keep_state = keep_state
         self._ports: tuple[int, int, int] | None = None  # etcd client, etcd peer, apiserver
         self._etcd: asyncio.subprocess.Process | None = None
         self._apiserver: asyncio.subprocess.Process | None = None
@@ -143,7 +155,10 @@ class KubeApiServer:
         return tuple(p.pid for p in (self._etcd, self._apiserver) if p is not None and p.returncode is None)
 
     async def start(self) -> None:
-        """Start etcd and kube-apiserver (a fresh state at first start) and wait until ready."""
+        """Start etcd and kube-apiserver and wait until ready.
+
+        The first start prepares a fresh state, or with ``keep_state`` reuses the one it finds.
+        """
         if self.running:
             return
         await self.stop()  # whichever of the two is still alive after the other one died
@@ -169,7 +184,8 @@ class KubeApiServer:
                 # Another process may have taken a port between our probe and the bind: try new ones.
                 if attempt == _PORT_ATTEMPTS or not await asyncio.to_thread(self._port_was_taken):
                     raise
-                await asyncio.to_thread(shutil.rmtree, self.etcd_dir, ignore_errors=True)
+                if not self._keep_state:  # etcd may have bootstrapped on the lost ports: begin again
+                    await asyncio.to_thread(shutil.rmtree, self.etcd_dir, ignore_errors=True)
             else:
                 return
 
@@ -314,12 +330,27 @@ class KubeApiServer:
     # --- files (run in a worker thread) ------------------------------------------------------------
 
     def _prepare(self) -> None:
-        """A fresh state: no etcd data, new certificates and a token file."""
+        """A fresh state (no etcd data, new certificates and a token file), or the kept one."""
+        kept = self._kept_token() if self._keep_state else ""
+        if kept:
+            self.pki_dir.chmod(0o700)
+            self.token = kept
+            return
         shutil.rmtree(self.etcd_dir, ignore_errors=True)
         self.pki_dir.mkdir(parents=True, exist_ok=True)
         self.pki_dir.chmod(0o700)
         _write_pki(self.pki_dir)
         _write_private(self._tokens_file, f'{self.token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
+
+    def _kept_token(self) -> str:
+        """The admin token of the state an earlier instance left here, or "" if it left none.
+
+        A state counts only whole: etcd's data, every certificate and key, and the token file.
+        """
+        pki = (self.pki_dir / name for name in _PKI_FILES)
+        if not (self.etcd_dir / "member").is_dir() or not all(f.is_file() for f in (*pki, self._tokens_file)):
+            return ""
+        return self._tokens_file.read_text().split(",", 1)[0].strip()
 
     def _write_kubeconfig(self) -> None:
         """A kubeconfig for the admin token (JSON is YAML, so kubectl and every client read it)."""

@@ -7,14 +7,14 @@ harnesses as the tests, with three differences, because a dev stack must survive
 
 * **Durable state.** The JetStream store, etcd's data (with the certificates and the admin token
   that go with it) and Ironic's sqlite database are kept in the state directory and reused by
-  the next run, so a second run resumes where the first stopped instead of starting over.
-  ``--fresh`` wipes them.
+  the next run (the harnesses' ``keep_state`` and ``keep_database`` options), so a second run
+  resumes where the first stopped instead of starting over. ``--fresh`` wipes them.
 * **Stable BMC ports.** A BareMetalHost's BMC address names the emulator's port, and Metal3 (and
   metalstream) refuse to change it once the host is registered. The first run lets sushy-tools
   and the IPMI simulator pick free ports and records them in ``stack.json``; later runs ask for
-  the same ports, and a port taken meanwhile is a clear error rather than a silently broken
-  fleet. Every other port (NATS, etcd, API server, Ironic) is free to change: the kubeconfig and
-  the control plane's settings are rewritten each run.
+  the same ports (their ``port`` options), and a port taken meanwhile is a clear error rather
+  than a silently broken fleet. Every other port (NATS, etcd, API server, Ironic) is free to
+  change: the kubeconfig and the control plane's settings are rewritten each run.
 * **Nothing left behind.** The processes' ids are recorded in ``pids.json``; a run that finds
   processes of a killed earlier run on the same state directory (recognised by the state path in
   their command line) stops them first. A lock file keeps two runs off one state directory.
@@ -57,8 +57,6 @@ IRONIC_EXTRA: Final[Mapping[str, Mapping[str, str]]] = {
     "conductor": {"check_provision_state_interval": "1", "sync_power_state_interval": "5"},
 }
 """Ironic notices finished steps within a second: hosts reach provisioned in well under a minute."""
-_PORT_IN_USE: Final = "address already in use"
-_KUBE_ATTEMPTS: Final = 3
 _LEFTOVER_GRACE: Final = 5.0
 
 Say = Callable[[str], None]
@@ -83,43 +81,6 @@ class StackState(msgspec.Struct, kw_only=True):
     ironic_version: str = ironic_harness.IRONIC_VERSION
 
 
-class _DurableKube(KubeApiServer):
-    """A kube-apiserver whose etcd data, certificates and token outlive the process."""
-
-    def _prepare(self) -> None:
-        if (self.etcd_dir / "member").is_dir() and self.ca_file.is_file() and self._tokens_file.is_file():
-            self.token = self._tokens_file.read_text().split(",", 1)[0]
-            self.pki_dir.chmod(0o700)
-            return
-        super()._prepare()
-
-    def _port_was_taken(self) -> bool:
-        # The base class retries a port clash by wiping etcd's data; DevStack retries without that.
-        return False
-
-
-class _DurableIronic(ironic_harness.IronicHarness):
-    """An Ironic that keeps its sqlite database: its nodes are still there on the next run."""
-
-    async def _create_schema(self) -> None:
-        database = self._dir() / "ironic.sqlite"
-        if await asyncio.to_thread(lambda: database.is_file() and database.stat().st_size > 0):
-            return
-        await super()._create_schema()
-
-
-class _PinnedSushy(SushyEmulator):
-    """sushy-tools on a given port (the one the BareMetalHosts' addresses name), or a free one."""
-
-    def __init__(self, systems: tuple[FakeSystem, ...], *, port: int, **options: Any) -> None:
-        super().__init__(systems, **options)
-        self._pinned = port
-
-    def _config(self, state_dir: Path, port_file: Path) -> str:
-        text = super()._config(state_dir, port_file)
-        return text + f"SUSHY_EMULATOR_LISTEN_PORT = {self._pinned}\n" if self._pinned else text
-
-
 class DevStack:
     """The local stack's processes. ``async with DevStack(...) as stack:`` starts and stops them all."""
 
@@ -132,9 +93,12 @@ class DevStack:
         self.password = ""
         self.resumed = False
         self.nats = NatsServer(self.state_dir / "nats")
-        self.kube = _DurableKube(self.state_dir / "kube")
-        self.ironic = _DurableIronic(
-            state_dir=self.state_dir / "ironic", extra_config=IRONIC_EXTRA, start_timeout=120
+        self.kube = KubeApiServer(self.state_dir / "kube", keep_state=True)
+        self.ironic = ironic_harness.IronicHarness(
+            state_dir=self.state_dir / "ironic",
+            extra_config=IRONIC_EXTRA,
+            start_timeout=120,
+            keep_database=True,
         )
         self.sushy: SushyEmulator | None = None
         self.ipmi: IpmiSimulator | None = None
@@ -256,22 +220,13 @@ class DevStack:
             raise StackError(component, f"did not start: {error}", log) from error
 
     async def _start_kube(self) -> None:
-        for attempt in range(1, _KUBE_ATTEMPTS + 1):
-            try:
-                await self.kube.start()
-            except KubeApiServerError as error:
-                clash = _PORT_IN_USE in str(error).lower()
-                if clash and attempt < _KUBE_ATTEMPTS:
-                    continue  # another process took a port between the probe and the bind
-                log = (
-                    self.kube.apiserver_log
-                    if "kube-apiserver" in str(error).split("\n", 1)[0]
-                    else self.kube.etcd_log
-                )
-                component = "kube-apiserver" if log == self.kube.apiserver_log else "etcd"
-                raise StackError(component, f"did not start: {error}", log) from error
-            else:
-                return
+        try:
+            await self.kube.start()  # retries a port clash itself, keeping etcd's data
+        except KubeApiServerError as error:
+            apiserver = "kube-apiserver" in str(error).split("\n", 1)[0]
+            log = self.kube.apiserver_log if apiserver else self.kube.etcd_log
+            component = "kube-apiserver" if apiserver else "etcd"
+            raise StackError(component, f"did not start: {error}", log) from error
 
     async def _start_bmcs(self, stops: contextlib.AsyncExitStack) -> None:
         redfish = tuple(h for h in self.hosts if h.bmc_kind != "ipmi")
@@ -287,7 +242,7 @@ class DevStack:
         systems = tuple(
             FakeSystem(uuid=h.system_uuid, name=h.name, nics=(FakeNic(mac=h.mac),)) for h in redfish
         )
-        self.sushy = _PinnedSushy(
+        self.sushy = SushyEmulator(
             systems,
             port=self._state.sushy_port,
             users={BMC_USERNAME: self.password},

@@ -13,6 +13,9 @@ Optional parts:
 * ``power_delay``: the fake driver applies power changes after ``randint(1, 11)`` seconds; tests
   that do not study that delay can narrow it, e.g. ``(0, 1)``.
 * ``tls``: serve HTTPS with a given certificate and key.
+* ``port``: listen on this port instead of a free one. A BareMetalHost's BMC address names the
+  port and may not change once registered, so a dev stack that restarts asks for the port its
+  hosts were registered with; a port taken by another process fails the start.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Final, Literal, Self
 
 import aiohttp
 import bcrypt
@@ -34,6 +37,8 @@ import msgspec
 
 from metalstream.devstack import processes
 from metalstream.devstack.ipmi_sim import EXIT_WITH_PARENT_ENV
+
+_MAX_PORT: Final = 65535
 
 
 class SushyEmulatorError(RuntimeError):
@@ -82,7 +87,12 @@ class SushyEmulator:
         state_dir: Path | None = None,
         start_timeout: float = 30.0,
         python: str = sys.executable,
+        port: int = 0,
     ) -> None:
+        if not 0 <= port <= _MAX_PORT:
+            msg = f"port must be 0 (a free port) or a TCP port 1-{_MAX_PORT}, not {port}"
+            raise ValueError(msg)
+        self._listen_port = port
         self.systems = tuple(systems)
         self._users = dict(users or {})
         self._power_delay = power_delay
@@ -215,7 +225,7 @@ class SushyEmulator:
         volumes: dict[tuple[str, str], list[object]] = {(s.uuid, "1"): [] for s in self.systems}
         lines = [
             "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'",
-            "SUSHY_EMULATOR_LISTEN_PORT = 0",
+            f"SUSHY_EMULATOR_LISTEN_PORT = {self._listen_port}",
             "SUSHY_EMULATOR_FAKE_DRIVER = True",
             f"SUSHY_EMULATOR_STATE_DIR = {str(state_dir / 'state')!r}",
             f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}",

@@ -1,4 +1,4 @@
-"""The emulator harnesses themselves: failures name their logs, every run starts fresh."""
+"""The emulator harnesses themselves: failures name their logs, every run starts fresh, ports on request."""
 
 from __future__ import annotations
 
@@ -55,6 +55,37 @@ async def test_each_sushy_run_starts_from_the_configured_state(tmp_path: Path) -
             assert await client.get_power() is False
         assert second.startup_seconds is not None
         assert second.startup_seconds < 10
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_sushy_listens_on_the_port_it_is_given() -> None:
+    system, port = fake_system(0), _free_tcp_port()
+    async with SushyEmulator([system], port=port) as emulator, redfish_client(emulator, system) as client:
+        assert emulator.port == port
+        assert emulator.address(system) == f"redfish+http://127.0.0.1:{port}{system.path}"
+        assert (await client.validate_access()).system_id == system.path
+
+
+async def test_sushy_on_a_taken_port_does_not_start(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        emulator = SushyEmulator([fake_system(0)], port=taken, state_dir=tmp_path, start_timeout=20)
+        with pytest.raises(SushyEmulatorError, match="exited with code"):
+            await emulator.start()
+
+
+@pytest.mark.parametrize("port", [-1, 65536])
+def test_sushy_refuses_a_port_out_of_range(port: int) -> None:
+    with pytest.raises(ValueError, match=f"port must be 0 .* not {port}"):
+        SushyEmulator([fake_system(0)], port=port)
 
 
 async def test_sushy_without_auth_accepts_any_credentials() -> None:

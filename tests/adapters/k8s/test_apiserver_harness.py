@@ -11,8 +11,10 @@ from typing import Any, Final
 import aiohttp
 import pytest
 
-from metalstream.devstack.kube import KubeApiServer, KubeApiServerError
+from metalstream.devstack import kube_build
+from metalstream.devstack.kube import KubeApiServer, KubeApiServerError, find_kubectl
 from tests.adapters.k8s.conftest import Kubectl
+from tests.kube import BUILD_LIMIT
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90, func_only=True)]
 
@@ -174,3 +176,27 @@ async def test_a_failed_start_names_the_logs(kube_apiserver: KubeApiServer, tmp_
     assert f"--- {broken.etcd_log} ends with:" in message
     assert "unknown flag: --no-such-flag" in message
     assert broken.pids == (), "etcd must not be left running"
+
+
+@pytest.mark.timeout(180, func_only=True)  # three starts of etcd and kube-apiserver
+async def test_keep_state_resumes_an_earlier_servers_data_and_token(tmp_path: Path) -> None:
+    binaries = await kube_build.ensure_binaries(limit=BUILD_LIMIT)
+    state = tmp_path / "kube"
+    async with KubeApiServer(state, binaries=binaries, durable=False) as first:
+        client = Kubectl(find_kubectl(), first.kubeconfig, tmp_path / "kubectl-cache")
+        await client.run("create", "configmap", "kept", "--from-literal=answer=42")
+        token, ca = first.token, await asyncio.to_thread(first.ca_file.read_bytes)
+
+    async with KubeApiServer(state, binaries=binaries, durable=False, keep_state=True) as second:
+        assert second.token == token
+        assert await asyncio.to_thread(second.ca_file.read_bytes) == ca, "the old CA still holds"
+        client = Kubectl(find_kubectl(), second.kubeconfig, tmp_path / "kubectl-cache")
+        assert (await get_json(client, "configmap", "kept"))["data"] == {"answer": "42"}
+        old_token = await client.run(f"--token={token}", "get", "configmap", "kept", "-o", "name")
+        assert old_token.stdout.strip() == "configmap/kept"
+
+    async with KubeApiServer(state, binaries=binaries, durable=False) as fresh:
+        assert fresh.token != token
+        client = Kubectl(find_kubectl(), fresh.kubeconfig, tmp_path / "kubectl-cache")
+        gone = await client.run("get", "configmap", "kept", check=False)
+        assert "NotFound" in gone.stderr, "without keep_state every instance starts afresh"
