@@ -56,7 +56,7 @@ from core.events import ippools as ev
 from core.events.base import Event, EventMetadata, NewEvent
 from core.events.ippool_values import AddressRange, PoolRef, PoolSpec
 from core.ids import AggregateKey
-from metalstream import registry
+from metalstream import logs, registry
 from metalstream.commanding import CommandContext, CommandHandler
 from metalstream.devstack.nats import NatsServer
 
@@ -521,6 +521,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--pool", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    logs.configure(fmt="console", level="warning")  # one info line per allocation would be measured too
     if args.worker:
         asyncio.run(run_worker(args.url, args.pool, args.allocations, args.claimers))
         return
