@@ -176,6 +176,36 @@ def _raid_steps(state: HostState) -> tuple[list[dict[str, Any]], list[wire.Step]
     return disks, steps
 
 
+def _firmware_steps(state: HostState) -> list[wire.Step]:
+    """BIOS settings and firmware updates not yet applied, as Ironic manual clean steps.
+
+    Like Metal3, only settings whose value changed are sent (what the last preparation applied
+    stands in for the values Ironic reports) and firmware updates are sent whole when they changed.
+    """
+    changed = {
+        name: value
+        for name, value in state.firmware_settings.items()
+        if state.prepared_firmware_settings.get(name) != value
+    }
+    steps: list[wire.Step] = []
+    if changed:
+        settings = [{"name": name, "value": value} for name, value in sorted(changed.items())]
+        steps.append(wire.Step(interface="bios", step="apply_configuration", args={"settings": settings}))
+    if state.firmware_updates and state.firmware_updates != state.prepared_firmware_updates:
+        updates = [{"component": u.component, "url": u.url} for u in state.firmware_updates]
+        steps.append(wire.Step(interface="firmware", step="update", args={"settings": updates}))
+    return steps
+
+
+def _preparation_round(state: HostState) -> str:
+    """Names one set of wanted preparation results, so a marker tells which set a cleaning applied."""
+    wanted: object = state.spec.raid
+    if state.firmware_settings or state.firmware_updates:
+        wanted = (state.spec.raid, sorted(state.firmware_settings.items()), state.firmware_updates)
+    # RAID alone hashes as before firmware support, so an upgrade does not clean a node twice.
+    return hashlib.sha256(msgspec.json.encode(wanted)).hexdigest()[:16]
+
+
 class Provisioner:
     """Reconciles one host at a time against Ironic. Safe to call for any host, any number of times."""
 
@@ -736,17 +766,27 @@ class Provisioner:
 
     # -- preparing -------------------------------------------------------------------------------
 
+    async def _record_preparation(self, state: HostState) -> ReconcileResult:
+        applied = cmd.RecordPreparation(
+            now=self._clock(),
+            firmware_settings=state.firmware_settings,
+            firmware_updates=state.firmware_updates,
+        )
+        await self._send(state, applied)
+        return self._short()
+
     async def _prepare(self, state: HostState, node: wire.Node) -> ReconcileResult:
-        disks, steps = _raid_steps(state)
+        disks, raid_steps = _raid_steps(state)
+        # Metal3's order: RAID first, then BIOS settings, then firmware updates.
+        steps = [*raid_steps, *_firmware_steps(state)]
         if not steps:
             if node.state in (NS.MANAGEABLE, NS.AVAILABLE):
-                await self._send(state, cmd.RecordPreparation(now=self._clock()))
-                return self._short()
+                return await self._record_preparation(state)
             if node.state == NS.CLEAN_FAILED:
                 # The failed settings were withdrawn: bring the node back, nothing to retry.
                 return await self._recover_clean_failed(node)
             return self._long()
-        round_id = hashlib.sha256(msgspec.json.encode(state.spec.raid)).hexdigest()[:16]
+        round_id = _preparation_round(state)
         match node.state:
             case NS.AVAILABLE:
                 await self._client.set_provision_state(node.uuid, "manage")
@@ -762,8 +802,7 @@ class Provisioner:
                 return await self._recover_clean_failed(node)
             case NS.MANAGEABLE:
                 if _ran_since_marker(node, EXTRA_PREPARATION, round_id):
-                    await self._send(state, cmd.RecordPreparation(now=self._clock()))
-                    return self._short()
+                    return await self._record_preparation(state)
                 if not await self._admitted(state, node):
                     return self._long()
                 if disks:

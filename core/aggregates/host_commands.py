@@ -17,6 +17,7 @@ from core.events.host_values import (
     ConsumerRef,
     DeleteAction,
     ErrorType,
+    FirmwareUpdate,
     HardwareDetails,
     HostSpec,
     RebootMode,
@@ -106,6 +107,19 @@ class ReleaseHost(_Command, frozen=True, kw_only=True):
     consumer: ConsumerRef
 
 
+class ApplyFirmwareConfig(_Command, frozen=True, kw_only=True):
+    """The HostFirmwareSettings and HostFirmwareComponents named like the host, as last read.
+
+    Each generation is the object's ``metadata.generation`` (0 when it does not exist); a read
+    older than the one recorded is ignored, like an old spec generation.
+    """
+
+    settings: dict[str, str] = msgspec.field(default_factory=dict)
+    updates: tuple[FirmwareUpdate, ...] = ()
+    settings_generation: int = 0
+    updates_generation: int = 0
+
+
 class ResetProvisioningFailCount(_Command, frozen=True, kw_only=True):
     """An operator allows more provisioning attempts of the same image."""
 
@@ -135,7 +149,10 @@ class RecordInspection(_Command, frozen=True, kw_only=True):
 
 
 class RecordPreparation(_Command, frozen=True, kw_only=True):
-    pass
+    """Manual cleaning finished; what it applied (None: the desired values recorded now)."""
+
+    firmware_settings: dict[str, str] | None = None
+    firmware_updates: tuple[FirmwareUpdate, ...] | None = None
 
 
 class RecordProvisioned(_Command, frozen=True, kw_only=True):
@@ -193,6 +210,7 @@ HostCommand: TypeAlias = (
     | RequestDeletion
     | ClaimHost
     | ReleaseHost
+    | ApplyFirmwareConfig
     | ResetProvisioningFailCount
     | RecordRegistration
     | RecordBmcAccess

@@ -20,6 +20,7 @@ from core.events.host_values import (
     CustomDeploy,
     DeleteAction,
     ErrorType,
+    FirmwareUpdate,
     HardwareDetails,
     HostSpec,
     Image,
@@ -75,6 +76,15 @@ class HostState(msgspec.Struct, frozen=True, kw_only=True):
 
     prepared_raid: RAIDConfig | None = None
     prepared_root_device_hints: RootDeviceHints | None = None
+
+    firmware_settings: dict[str, str] = msgspec.field(default_factory=dict)
+    """BIOS settings the HostFirmwareSettings object asks for."""
+    firmware_updates: tuple[FirmwareUpdate, ...] = ()
+    """Firmware images the HostFirmwareComponents object asks to flash."""
+    firmware_settings_generation: int = 0
+    firmware_updates_generation: int = 0
+    prepared_firmware_settings: dict[str, str] = msgspec.field(default_factory=dict)
+    prepared_firmware_updates: tuple[FirmwareUpdate, ...] = ()
 
     provisioned_image: Image | None = None
     provisioned_custom_deploy: CustomDeploy | None = None
@@ -279,7 +289,19 @@ def evolve(state: HostState, event: Event | UnknownEvent | UndecodableEvent) -> 
             return replace(state, hardware=event.hardware)
         case ev.PreparationCompleted():
             return replace(
-                state, prepared_raid=event.raid, prepared_root_device_hints=event.root_device_hints
+                state,
+                prepared_raid=event.raid,
+                prepared_root_device_hints=event.root_device_hints,
+                prepared_firmware_settings=event.firmware_settings,
+                prepared_firmware_updates=event.firmware_updates,
+            )
+        case ev.FirmwareConfigChanged():
+            return replace(
+                state,
+                firmware_settings=event.settings,
+                firmware_updates=event.updates,
+                firmware_settings_generation=event.settings_generation,
+                firmware_updates_generation=event.updates_generation,
             )
         case ev.ProvisioningCompleted():
             return replace(

@@ -95,11 +95,24 @@ def provisioned_image_changed(state: HostState) -> bool:
     return _image_url(state) != installed_url or _custom_method(state) != installed_method
 
 
+def firmware_preparation_needed(state: HostState) -> bool:
+    """The declared BIOS settings or firmware updates differ from what the last preparation applied.
+
+    Metal3 prepares again when HostFirmwareSettings or HostFirmwareComponents detect a change
+    (``ChangeDetected``); what was applied is the status those conditions compare against.
+    """
+    return (
+        state.firmware_settings != state.prepared_firmware_settings
+        or state.firmware_updates != state.prepared_firmware_updates
+    )
+
+
 def preparation_needed(state: HostState) -> bool:
-    """RAID or root device hints in the spec differ from what the last preparation applied."""
+    """RAID, root device hints or firmware differ from what the last preparation applied."""
     return (
         state.spec.raid != state.prepared_raid
         or state.spec.root_device_hints != state.prepared_root_device_hints
+        or firmware_preparation_needed(state)
     )
 
 
@@ -162,6 +175,8 @@ def _available_step(state: HostState, now: datetime) -> list[Event]:
         return _to(state, PS.EXTERNALLY_PROVISIONED, "externallyProvisioned set", now)
     if state.inspection_requested and not inspection_disabled(state):
         return _to(state, PS.INSPECTING, "inspection requested", now)
+    if firmware_preparation_needed(state):
+        return _to(state, PS.PREPARING, "firmware settings or updates changed", now)
     if preparation_needed(state):
         return _to(state, PS.PREPARING, "RAID or root device hints changed", now)
     nothing_requested = state.spec.image is None and state.spec.custom_deploy is None

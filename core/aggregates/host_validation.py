@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from core.aggregates.host_state import HostState
 from core.errors import CommandRejected
-from core.events.host_values import HostSpec, ProvisioningState
+from core.events.host_values import FirmwareUpdate, HostSpec, ProvisioningState
 
 PS = ProvisioningState
 
@@ -86,3 +86,44 @@ def _validate_change(spec: HostSpec, state: HostState) -> None:
             f"spec.bootMACAddress cannot change once set (is {old.boot_mac_address}); "
             "delete and re-create the host to change it",
         )
+
+
+_FIRMWARE_COMPONENTS = frozenset({"bmc", "bios"})
+_NIC_PREFIX = "nic:"
+
+
+def validate_firmware(
+    settings: dict[str, str], updates: tuple[FirmwareUpdate, ...], state: HostState
+) -> None:
+    """Raise ``CommandRejected`` for BIOS settings or firmware updates Ironic could not apply.
+
+    Metal3's HostFirmwareComponents webhook allows the components ``bmc``, ``bios`` and
+    ``nic:<id>`` only, each at most once; every update needs a URL and every setting a name.
+    """
+    for name in settings:
+        if not name.strip():
+            raise _reject(
+                state,
+                "firmware-setting-name",
+                "HostFirmwareSettings spec.settings has an empty setting name; remove it",
+            )
+    seen: set[str] = set()
+    for index, update in enumerate(updates):
+        where = f"HostFirmwareComponents spec.updates[{index}]"
+        component = update.component
+        nic = component.startswith(_NIC_PREFIX) and len(component) > len(_NIC_PREFIX)
+        if component not in _FIRMWARE_COMPONENTS and not nic:
+            raise _reject(
+                state,
+                "firmware-component",
+                f"{where}.component {component!r} is not supported; use bmc, bios or nic:<id>",
+            )
+        if component in seen:
+            raise _reject(
+                state,
+                "firmware-component",
+                f"{where}.component {component!r} appears twice; keep one update per component",
+            )
+        seen.add(component)
+        if not update.url:
+            raise _reject(state, "firmware-url", f"{where}.url is empty; set the firmware image URL")

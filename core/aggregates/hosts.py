@@ -19,7 +19,7 @@ from core.aggregates.backoff import retry_not_before
 from core.aggregates.base import AggregateDefinition
 from core.aggregates.host_state import BUSY_STATES, INITIAL, HostState, evolve
 from core.aggregates.host_transitions import GIVE_UP_AFTER_ERRORS, follow_up
-from core.aggregates.host_validation import validate_spec
+from core.aggregates.host_validation import validate_firmware, validate_spec
 from core.errors import AggregateNotFound, CommandRejected
 from core.events import hosts as ev
 from core.events.base import Event
@@ -131,6 +131,25 @@ def _apply_spec(state: HostState, c: cmd.ApplySpec) -> list[Event]:
     if c.restored_status is not None:
         events.append(c.restored_status)
     return events
+
+
+def _apply_firmware(state: HostState, c: cmd.ApplyFirmwareConfig) -> list[Event]:
+    if (
+        c.settings_generation < state.firmware_settings_generation
+        or c.updates_generation < state.firmware_updates_generation
+    ):
+        return []
+    if (c.settings, c.updates) == (state.firmware_settings, state.firmware_updates):
+        return []
+    validate_firmware(c.settings, c.updates, state)
+    return [
+        ev.FirmwareConfigChanged(
+            settings=dict(c.settings),
+            updates=c.updates,
+            settings_generation=c.settings_generation,
+            updates_generation=c.updates_generation,
+        )
+    ]
 
 
 def _observe_credentials(state: HostState, c: cmd.ObserveCredentials) -> list[Event]:
@@ -268,8 +287,15 @@ def _observe(state: HostState, c: cmd.HostCommand) -> list[Event]:
             ]
         case cmd.RecordPreparation():
             _expect_state(state, c, PS.PREPARING)
+            settings = state.firmware_settings if c.firmware_settings is None else c.firmware_settings
+            updates = state.firmware_updates if c.firmware_updates is None else c.firmware_updates
             return [
-                ev.PreparationCompleted(raid=state.spec.raid, root_device_hints=state.spec.root_device_hints),
+                ev.PreparationCompleted(
+                    raid=state.spec.raid,
+                    root_device_hints=state.spec.root_device_hints,
+                    firmware_settings=dict(settings),
+                    firmware_updates=updates,
+                ),
                 *_cleared(state),
                 ev.ProvisioningStateChanged(
                     previous=PS.PREPARING, state=PS.AVAILABLE, reason="preparation complete", at=c.now
@@ -384,6 +410,8 @@ def _declare(state: HostState, c: cmd.HostCommand) -> list[Event]:
             return _claim(state, c)
         case cmd.ReleaseHost():
             return _release(state, c)
+        case cmd.ApplyFirmwareConfig():
+            return _apply_firmware(state, c)
         case cmd.ResetProvisioningFailCount():
             if not state.provisioning_fail_count:
                 return []
@@ -409,6 +437,7 @@ _DECLARATIONS_WHILE_PAUSED = (
     cmd.RequestDeletion,
     cmd.ClaimHost,
     cmd.ReleaseHost,
+    cmd.ApplyFirmwareConfig,
     cmd.ResetProvisioningFailCount,
 )
 

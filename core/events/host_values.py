@@ -144,6 +144,17 @@ class RAIDConfig(_Value, frozen=True, kw_only=True):
     )
 
 
+class FirmwareUpdate(_Value, frozen=True, kw_only=True):
+    """One ``HostFirmwareComponents`` ``spec.updates`` entry: flash ``component`` from ``url``.
+
+    ``component`` is ``bmc``, ``bios`` or ``nic:<id>``, the names Ironic's ``firmware.update``
+    clean step accepts.
+    """
+
+    component: str
+    url: str
+
+
 class ConsumerRef(_Value, frozen=True, kw_only=True):
     """``spec.consumerRef``: the one object that uses the host (usually a Metal3Machine)."""
 

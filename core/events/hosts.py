@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TypeAlias
 
+import msgspec
+
 from core.events.base import Event
 from core.events.codec import EventCodec
 from core.events.host_values import (
@@ -19,6 +21,7 @@ from core.events.host_values import (
     CustomDeploy,
     DeleteAction,
     ErrorType,
+    FirmwareUpdate,
     HardwareDetails,
     HostSpec,
     Image,
@@ -126,6 +129,20 @@ class ConsumerReleased(Event, tag="host.consumer_released", frozen=True, kw_only
     consumer: ConsumerRef
 
 
+class FirmwareConfigChanged(Event, tag="host.firmware_config_changed", frozen=True, kw_only=True):
+    """The HostFirmwareSettings / HostFirmwareComponents named like the host declare new firmware.
+
+    ``settings`` are the BIOS settings wanted and ``updates`` the firmware images to flash; both
+    are applied by the next preparation (manual cleaning). The generations are those of the two
+    objects, so that an older read of either is never recorded after a newer one.
+    """
+
+    settings: dict[str, str] = msgspec.field(default_factory=dict)
+    updates: tuple[FirmwareUpdate, ...] = ()
+    settings_generation: int = 0
+    updates_generation: int = 0
+
+
 # --- decided by the state machine -----------------------------------------------------------------
 
 
@@ -205,6 +222,9 @@ class PreparationCompleted(Event, tag="host.preparation_completed", frozen=True,
 
     raid: RAIDConfig | None = None
     root_device_hints: RootDeviceHints | None = None
+    firmware_settings: dict[str, str] = msgspec.field(default_factory=dict)
+    """BIOS settings now applied (events recorded before firmware support decode as none)."""
+    firmware_updates: tuple[FirmwareUpdate, ...] = ()
 
 
 class ProvisioningCompleted(Event, tag="host.provisioning_completed", frozen=True, kw_only=True):
@@ -261,6 +281,7 @@ HostEvent: TypeAlias = (
     | DeletionRequested
     | ConsumerClaimed
     | ConsumerReleased
+    | FirmwareConfigChanged
     | ProvisioningStateChanged
     | ErrorRecorded
     | ErrorCleared

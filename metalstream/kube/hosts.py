@@ -2,9 +2,10 @@
 
 Two sources make a host's object worth another look, and both only enqueue its key:
 
-* the API server: an informer on BareMetalHosts (spec, annotations, deletion) and one on Secrets
+* the API server: an informer on BareMetalHosts (spec, annotations, deletion), one on Secrets
   labelled ``environment.metal3.io=baremetal`` (a changed credentials Secret re-queues every host
-  that names it);
+  that names it) and one each on HostFirmwareSettings and HostFirmwareComponents (named like
+  their host, so a change re-queues the host of the same key);
 * the log: a private hosts view follows the host events, so a change recorded by the provisioner
   re-queues the host to write its new status; once caught up, each live event also becomes a
   Kubernetes Event (Metal3's reasons), so a restart does not replay old ones.
@@ -23,7 +24,13 @@ from typing import Final
 
 import structlog
 
-from adapters.k8s.baremetalhost.cluster import HOSTS, SECRET_LABEL, KubeHostCluster
+from adapters.k8s.baremetalhost.cluster import (
+    FIRMWARE_COMPONENTS,
+    FIRMWARE_SETTINGS,
+    HOSTS,
+    SECRET_LABEL,
+    KubeHostCluster,
+)
 from adapters.k8s.baremetalhost.controller import HostController
 from adapters.k8s.baremetalhost.notices import notice
 from adapters.k8s.connection import Connection
@@ -81,12 +88,18 @@ class HostControllerService:
             namespace=namespace,
             label_selector=f"{SECRET_LABEL[0]}={SECRET_LABEL[1]}",
         )
+        self.firmware_settings = Informer(
+            conn, FIRMWARE_SETTINGS, handler=self._firmware_changed, namespace=namespace
+        )
+        self.firmware_components = Informer(
+            conn, FIRMWARE_COMPONENTS, handler=self._firmware_changed, namespace=namespace
+        )
         self.view = ControllerHostsView()
         self.runner = ProjectionRunner(
             self.view, store, checkpoints or NoCheckpoints(), on_applied=self._applied
         )
         self.ready = asyncio.Event()
-        """Set once both informers have listed and the view has caught up with the log."""
+        """Set once every informer has listed and the view has caught up with the log."""
         self._gone: set[str] = set()
         """Keys the informer saw deleted: a reconcile without an object then deletes the host."""
         self._notices: asyncio.Queue[RecordedEvent] = asyncio.Queue()
@@ -100,9 +113,13 @@ class HostControllerService:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.hosts.run(), name="k8s.hosts.informer")
                 group.create_task(self.secrets.run(), name="k8s.secrets.informer")
+                group.create_task(self.firmware_settings.run(), name="k8s.hfs.informer")
+                group.create_task(self.firmware_components.run(), name="k8s.hfc.informer")
                 group.create_task(self.runner.run(), name="k8s.hosts.view")
                 await self.hosts.synced.wait()
                 await self.secrets.synced.wait()
+                await self.firmware_settings.synced.wait()
+                await self.firmware_components.synced.wait()
                 await self.runner.caught_up.wait()
                 group.create_task(self.queue.run(), name="k8s.hosts.queue")
                 group.create_task(self._record_notices(), name="k8s.hosts.notices")
@@ -128,6 +145,10 @@ class HostControllerService:
             bmc = (obj.get("spec") or {}).get("bmc") or {}
             if host_key.startswith(f"{namespace}/") and bmc.get("credentialsName") == name:
                 self.queue.add(host_key)
+
+    def _firmware_changed(self, key: str) -> None:
+        if self.hosts.get(key) is not None:
+            self.queue.add(key)
 
     def _applied(self, record: RecordedEvent) -> None:
         for observer in self.observers:

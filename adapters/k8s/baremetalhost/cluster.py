@@ -17,7 +17,9 @@ from typing import Any, Final, Literal
 import structlog
 
 from adapters.k8s import errors, objects
+from adapters.k8s.baremetalhost.ports import FirmwareObjects
 from adapters.k8s.connection import Connection
+from adapters.k8s.crds.metal3io_firmware import HOSTFIRMWARECOMPONENTS, HOSTFIRMWARESETTINGS
 from adapters.k8s.crds.metal3io_hardware import HARDWAREDATA
 from adapters.k8s.crds.metal3io_host import BAREMETALHOST
 from adapters.k8s.recorder import EventRecorder
@@ -31,6 +33,8 @@ SECRET_FINALIZER: Final = "baremetalhost.metal3.io/secret"  # noqa: S105 - a fin
 HARDWARE_FINALIZER: Final = "baremetalhost.metal3.io/hardwareData"
 HOSTS: Final = BAREMETALHOST.resource
 HARDWARE: Final = HARDWAREDATA.resource
+FIRMWARE_SETTINGS: Final = HOSTFIRMWARESETTINGS.resource
+FIRMWARE_COMPONENTS: Final = HOSTFIRMWARECOMPONENTS.resource
 
 
 def _escape(key: str) -> str:
@@ -59,12 +63,25 @@ class KubeHostCluster:
         self._conn = conn
         self._recorder = recorder
         self._status = StatusWriter(conn, HOSTS, volatile=("lastUpdated",))
+        self._firmware_status = StatusWriter(conn, FIRMWARE_SETTINGS, volatile=("lastUpdated",))
 
     async def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         try:
             return await objects.get(self._conn, SECRETS, name, namespace=namespace)
         except errors.NotFound:
             return None
+
+    async def get_firmware(self, namespace: str, name: str) -> FirmwareObjects:
+        found: list[Mapping[str, Any] | None] = []
+        for resource in (FIRMWARE_SETTINGS, FIRMWARE_COMPONENTS):
+            try:
+                found.append(await objects.get(self._conn, resource, name, namespace=namespace))
+            except errors.NotFound:
+                found.append(None)
+        return FirmwareObjects(settings=found[0], components=found[1])
+
+    async def write_firmware_settings_status(self, obj: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        await self._firmware_status.write(obj, status)
 
     async def adopt_secret(self, secret: Mapping[str, Any], owner: Mapping[str, Any]) -> None:
         metadata = secret["metadata"]

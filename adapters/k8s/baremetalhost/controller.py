@@ -26,9 +26,10 @@ import msgspec
 import structlog
 
 from adapters.k8s.baremetalhost import annotations as notes
+from adapters.k8s.baremetalhost import firmware
 from adapters.k8s.baremetalhost import status as host_status
 from adapters.k8s.baremetalhost.manifest import HostObject, ManifestProblem, read_host
-from adapters.k8s.baremetalhost.ports import HostCluster, HostCommands
+from adapters.k8s.baremetalhost.ports import FirmwareObjects, HostCluster, HostCommands
 from core.aggregates import host_commands as cmd
 from core.aggregates.host_state import HostState
 from core.errors import CommandRejected
@@ -87,6 +88,8 @@ class HostController:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._refused: dict[str, tuple[int, str]] = {}
         """Per host: the (generation, reason) last refused, so a resync does not report it again."""
+        self._firmware_refused: dict[str, tuple[int, int]] = {}
+        """Per host: the firmware objects' generations last refused, so they are not sent again."""
 
     async def reconcile(self, obj: Mapping[str, Any] | None, host_id: str) -> Result:
         """Bring the log in line with ``obj`` (None: the object is gone) and write its status."""
@@ -109,9 +112,15 @@ class HostController:
         result = DONE
         if host.spec.bmc.credentials_name:
             state, result = await self._credentials(obj, host, state)
+        found = await self._cluster.get_firmware(host.namespace, host.name)
+        state = await self._firmware(obj, host, state, found)
         state = await self._annotations(obj, host, state)
         state = await self._consumer(obj, host, state)
         await self._project(obj, host, state)
+        if found.settings is not None:
+            hfs_status = firmware.settings_status(found.settings, state, self._clock())
+            if host_status.differs(found.settings.get("status") or {}, hfs_status):
+                await self._cluster.write_firmware_settings_status(found.settings, hfs_status)
         return result
 
     # -- steps -------------------------------------------------------------------------------------
@@ -182,6 +191,34 @@ class HostController:
         new = await self._send(obj, host, command)
         return (new if new is not None else state), result
 
+    async def _firmware(
+        self, obj: Mapping[str, Any], host: HostObject, state: HostState, found: FirmwareObjects
+    ) -> HostState:
+        """Declare the HostFirmwareSettings/Components named like the host when either is newer."""
+        generations = (firmware.generation(found.settings), firmware.generation(found.components))
+        newer = (
+            generations[0] > state.firmware_settings_generation
+            or generations[1] > state.firmware_updates_generation
+        )
+        if not newer or self._firmware_refused.get(host.id) == generations:
+            return state
+        try:
+            command = firmware.declaration(found, self._clock())
+        except firmware.FirmwareProblem as problem:
+            self._firmware_refused[host.id] = generations
+            log.warning("firmware objects refused", host=host.id, reason=str(problem))
+            await self._cluster.record(obj, "Warning", "InvalidConfiguration", str(problem))
+            return state
+        try:
+            new = await self._commands.send(host.id, command)
+        except CommandRejected as refusal:
+            self._firmware_refused[host.id] = generations
+            log.warning("firmware objects refused", host=host.id, reason=str(refusal))
+            await self._cluster.record(obj, "Warning", "InvalidConfiguration", str(refusal))
+            return state
+        self._firmware_refused.pop(host.id, None)
+        return new
+
     async def _annotations(self, obj: Mapping[str, Any], host: HostObject, state: HostState) -> HostState:
         plan = notes.plan(host.annotations, state, self._clock())
         for problem in plan.problems:
@@ -225,6 +262,7 @@ class HostController:
         if FINALIZER in host.finalizers:
             await self._cluster.set_finalizer(obj, FINALIZER, present=False)
         self._refused.pop(host.id, None)
+        self._firmware_refused.pop(host.id, None)
         return DONE
 
     async def _cleanup(self, namespace: str, name: str, secret_name: str, owner_uid: str) -> None:
@@ -235,6 +273,7 @@ class HostController:
     async def _vanished(self, host_id: str) -> Result:
         """The object is gone without our finalizer's consent (force-removed): delete the host too."""
         self._refused.pop(host_id, None)
+        self._firmware_refused.pop(host_id, None)
         state = await self._commands.state(host_id)
         if state.exists and not state.deleted and not state.deletion_requested:
             log.warning("host object removed without its finalizer; deleting the host", host=host_id)

@@ -8,6 +8,7 @@ handler, and ``HostCluster`` with the runtime's object helpers on a real API ser
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from core.aggregates import host_commands as cmd
@@ -26,6 +27,14 @@ class HostCommands(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FirmwareObjects:
+    """The HostFirmwareSettings and HostFirmwareComponents named like a host (None: absent)."""
+
+    settings: Mapping[str, Any] | None = None
+    components: Mapping[str, Any] | None = None
+
+
 class HostCluster(Protocol):
     """The Kubernetes calls the controller makes (each with its own timeout)."""
 
@@ -39,6 +48,14 @@ class HostCluster(Protocol):
 
     async def release_secret(self, namespace: str, name: str, owner_uid: str) -> None:
         """Drop the host's owner reference, and the finalizer when no other host refers to it."""
+        ...
+
+    async def get_firmware(self, namespace: str, name: str) -> FirmwareObjects:
+        """The host's HostFirmwareSettings and HostFirmwareComponents, as they are now."""
+        ...
+
+    async def write_firmware_settings_status(self, obj: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        """Replace a HostFirmwareSettings object's status (skipped when nothing changed)."""
         ...
 
     async def set_finalizer(self, obj: Mapping[str, Any], finalizer: str, *, present: bool) -> None:

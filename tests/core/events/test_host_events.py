@@ -21,6 +21,7 @@ from core.events.host_values import (
     CustomDeploy,
     ErrorType,
     Firmware,
+    FirmwareUpdate,
     HardwareDetails,
     HardwareRAIDVolume,
     HardwareSystemVendor,
@@ -226,6 +227,19 @@ SAMPLES: dict[type[Event], list[Event]] = {
     ev.PreparationCompleted: [
         ev.PreparationCompleted(raid=RAID, root_device_hints=HINTS),
         ev.PreparationCompleted(),
+        ev.PreparationCompleted(
+            firmware_settings={"ProcTurboMode": "Disabled"},
+            firmware_updates=(FirmwareUpdate(component="bmc", url="https://fw.example/bmc.bin"),),
+        ),
+    ],
+    ev.FirmwareConfigChanged: [
+        ev.FirmwareConfigChanged(
+            settings={"ProcTurboMode": "Disabled", "NumCores": "8"},
+            updates=(FirmwareUpdate(component="nic:NIC.1", url="https://fw.example/nic.bin"),),
+            settings_generation=3,
+            updates_generation=1,
+        ),
+        ev.FirmwareConfigChanged(),
     ],
     ev.ProvisioningCompleted: [
         ev.ProvisioningCompleted(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from adapters.k8s.baremetalhost.ports import FirmwareObjects
 from core.aggregates import host_commands as cmd
 from core.aggregates import hosts
 from core.aggregates.host_state import HostState
@@ -54,9 +55,18 @@ class RecordingCluster:
     adopted: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    firmware: dict[tuple[str, str], FirmwareObjects] = field(default_factory=dict)
+    """HostFirmwareSettings/Components by (namespace, host name); absent means neither exists."""
+    firmware_statuses: list[Mapping[str, Any]] = field(default_factory=list)
 
     async def get_secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self.secrets.get((namespace, name))
+
+    async def get_firmware(self, namespace: str, name: str) -> FirmwareObjects:
+        return self.firmware.get((namespace, name), FirmwareObjects())
+
+    async def write_firmware_settings_status(self, obj: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        self.firmware_statuses.append(status)
 
     async def adopt_secret(self, secret: Mapping[str, Any], owner: Mapping[str, Any]) -> None:
         self.adopted.append(str(secret["metadata"]["name"]))
