@@ -39,7 +39,9 @@ from metalstream.devstack.stack import STATE_FILE, DevStack, StackError, StackSt
 
 DEFAULT_HOSTS: Final = 8
 TERMINATED: Final = 143
-"""Exit code after SIGTERM (128 + 15); Ctrl-C gives 130."""
+"""Exit code after SIGTERM (128 + 15)."""
+INTERRUPTED: Final = 130
+"""Exit code after Ctrl-C / SIGINT (128 + 2)."""
 ALL_PROVISIONED: Final = "all hosts provisioned"
 """Printed once every host is provisioned (scripts and the tests wait for it)."""
 MACHINE_NOTE: Final = (
@@ -84,15 +86,15 @@ async def run(
         say(f"metalstream dev: {error}", file=sys.stderr)
         return 2
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    with _terminate_on_sigterm() as terminated, await asyncio.to_thread(_log_file, directory) as log:
+    with _stop_on_signals() as received, await asyncio.to_thread(_log_file, directory) as log:
         logs.configure(fmt="json", level=config.log.level, stream=log)
         try:
             async with DevStack(directory, fleet, fresh=fresh, say=say) as stack:
                 return await _serve(stack, config, wait=wait)
         except asyncio.CancelledError:
-            if not terminated.is_set():
-                raise  # Ctrl-C: asyncio.run turns it into KeyboardInterrupt (exit code 130)
-            return TERMINATED
+            if "code" not in received:
+                raise  # cancelled from outside, not by a signal
+            return received["code"]
         except ExceptionGroup as group:
             return _failed(_first(group), directory)
         except _FAILURES as error:
@@ -210,24 +212,29 @@ def _log_file(directory: Path) -> TextIO:
 
 
 @contextlib.contextmanager
-def _terminate_on_sigterm() -> Iterator[asyncio.Event]:
-    """SIGTERM stops the stack like Ctrl-C does: the main task is cancelled and unwinds.
+def _stop_on_signals() -> Iterator[dict[str, int]]:
+    """SIGINT (Ctrl-C) and SIGTERM stop the stack: the main task is cancelled and unwinds.
 
-    The event yielded tells the two apart once the task has unwound.
+    Both are handled explicitly rather than left to Python's default SIGINT handling, which a
+    process started in the background of a non-interactive shell does not get (SIGINT is ignored
+    there and Python keeps it ignored). The dict yielded records which signal arrived, for the
+    exit code (130 or 143).
     """
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    terminated = asyncio.Event()
+    received: dict[str, int] = {}
     if task is None:
-        yield terminated
+        yield received
         return
 
-    def terminate() -> None:
-        terminated.set()
+    def stop(code: int) -> None:
+        received.setdefault("code", code)
         task.cancel()
 
-    loop.add_signal_handler(signal.SIGTERM, terminate)
+    loop.add_signal_handler(signal.SIGINT, stop, INTERRUPTED)
+    loop.add_signal_handler(signal.SIGTERM, stop, TERMINATED)
     try:
-        yield terminated
+        yield received
     finally:
+        loop.remove_signal_handler(signal.SIGINT)
         loop.remove_signal_handler(signal.SIGTERM)
