@@ -44,10 +44,6 @@ INTERRUPTED: Final = 130
 """Exit code after Ctrl-C / SIGINT (128 + 2)."""
 ALL_PROVISIONED: Final = "all hosts provisioned"
 """Printed once every host is provisioned (scripts and the tests wait for it)."""
-MACHINE_NOTE: Final = (
-    "the machine controller and IPAM arrive with the IPAM/CAPM3 issue; until then the "
-    "IPPool and Metal3Machine are stored but do not progress"
-)
 _FAILURES: Final = (StackError, errors.KubeError, crd_install.CrdInstallError, StoreUnavailable, OSError)
 
 say = functools.partial(print, flush=True)
@@ -125,8 +121,8 @@ async def _serve(stack: DevStack, config: settings.Settings, *, wait: bool) -> i
                     )
                     took = time.monotonic() - began
                     display.finish(f"{ALL_PROVISIONED} ({summary.total}/{summary.total}) in {took:.0f}s")
-                if not skipped and not await _machine_progressed(conn):
-                    say(f"Note: {MACHINE_NOTE}.")
+                if not skipped:
+                    say(await _machine_summary(conn))
                 _next_steps(stack, metrics_port)
                 await asyncio.Event().wait()  # serve until Ctrl-C
     except asyncio.CancelledError:
@@ -144,19 +140,26 @@ def _describe_fleet(stack: DevStack, skipped: tuple[str, ...]) -> None:
     count, namespace = len(stack.hosts), examples.NAMESPACE
     say(f"Applied {count} BMC Secrets and BareMetalHosts in namespace {namespace}: {kinds}")
     if skipped:
-        say(f"Not applied (their CRDs are not served): {', '.join(skipped)}; {MACHINE_NOTE}")
+        say(f"Not applied (their CRDs are not served): {', '.join(skipped)}")
     else:
-        say("Applied IPPool/dev-provisioning-pool and Metal3Machine/dev-machine-0")
+        say(
+            "Applied IPPool/dev-provisioning-pool, Metal3DataTemplate/dev-workers and "
+            f"Metal3Machine/dev-machine-0 (it claims {stack.hosts[0].name}, the spare)"
+        )
 
 
-async def _machine_progressed(conn: Connection) -> bool:
-    """Whether anything wrote a status on the example Metal3Machine."""
+async def _machine_summary(conn: Connection) -> str:
+    """One line on the example Metal3Machine: its host, provider ID and address."""
     resource = catalog.by_kind("Metal3Machine").resource
     try:
         machine = await objects.get(conn, resource, "dev-machine-0", namespace=examples.NAMESPACE, limit=10.0)
-    except errors.KubeError:
-        return False
-    return bool(machine.get("status"))
+    except errors.KubeError as error:
+        return f"Metal3Machine/dev-machine-0: not readable ({error})"
+    host = (machine.get("metadata", {}).get("annotations") or {}).get(
+        "metal3.io/BareMetalHost", "no host yet"
+    )
+    provider = (machine.get("spec") or {}).get("providerID") or "no providerID yet"
+    return f"Metal3Machine/dev-machine-0: host {host}, {provider}"
 
 
 def _shorten(path: str) -> str:

@@ -9,8 +9,9 @@ and ``redfish`` addresses); up to two are IPMI BMCs of the pyghmi simulator.
 The manifests are the YAML templates in ``deploy/examples/dev/`` (readable on their own, and
 usable with ``kubectl apply`` after filling the ``${...}`` fields). ``apply`` fills them in and
 sends each with server-side apply under one field manager, so running the stack again changes
-nothing that is already there. The IPPool and the Metal3Machine are sent only when the API server
-serves their kinds.
+nothing that is already there. The IPPool, the Metal3DataTemplate, the machine's user data and the
+Metal3Machine are sent only when the API server serves their kinds; the Metal3Machine claims the
+first host (the spare), so every host ends up provisioned, one of them through Cluster API.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ BMC_USERNAME: Final = "admin"
 MAX_IPMI_HOSTS: Final = 2
 IMAGE_CHECKSUM: Final = hashlib.sha256(b"metalstream dev image").hexdigest()
 """Any sha256 will do: the dev stack's Ironic fakes the deploy and never downloads the image."""
+SPARE_LABEL: Final = ("metalstream.io/pool", "spare")
+"""The label the example Metal3Machine's hostSelector asks for; only the first host has it."""
 _UUID_NAMESPACE: Final = uuid.UUID("6d657461-6c73-7472-6561-6d2d64657630")
 _REQUEST_LIMIT: Final = 15.0
 
@@ -109,7 +112,12 @@ def render(name: str, values: Mapping[str, str], templates: Path = TEMPLATES) ->
 def manifests(
     hosts: Sequence[DevHost], endpoints: BmcEndpoints, *, password: str, templates: Path = TEMPLATES
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(Secrets and BareMetalHosts, the optional IPPool and Metal3Machine), rendered (blocking)."""
+    """(Secrets and BareMetalHosts, the optional CAPM3/IPAM examples), rendered (blocking).
+
+    The first host is the spare: labelled for the example Metal3Machine and without an image, it
+    is provisioned by that machine (with its user data and an address from the IPPool), the
+    others directly by their own image.
+    """
     hosts_part: list[dict[str, Any]] = []
     common = {"namespace": NAMESPACE, "image_checksum": IMAGE_CHECKSUM}
     for host in hosts:
@@ -126,9 +134,24 @@ def manifests(
             "bmc_kind": host.bmc_kind,
             "bmc_address": bmc_address(host, endpoints),
         }
-        hosts_part.append(render("baremetalhost", values, templates))
-    optional = [render("ippool", common, templates), render("metal3machine", common, templates)]
+        host_object = render("baremetalhost", values, templates)
+        if host.name == hosts[0].name:
+            _make_spare(host_object)
+        hosts_part.append(host_object)
+    machine_values = {**common, "spare_mac": hosts[0].mac}
+    optional = [
+        render("ippool", common, templates),
+        render("metal3datatemplate", machine_values, templates),
+        _encode_string_data(render("user-data", common, templates)),
+        render("metal3machine", common, templates),
+    ]
     return hosts_part, optional
+
+
+def _make_spare(host: dict[str, Any]) -> None:
+    """The first host waits, available and unclaimed, for the example Metal3Machine to claim it."""
+    host["metadata"]["labels"][SPARE_LABEL[0]] = SPARE_LABEL[1]
+    del host["spec"]["image"]
 
 
 def _encode_string_data(secret: dict[str, Any]) -> dict[str, Any]:

@@ -179,6 +179,19 @@ async def test_make_run_provisions_stops_cleanly_and_resumes(tmp_path: Path) -> 
         )
         states = {f"{line.split()[0]}/{line.split()[1]}": line.split()[2] for line in listing.splitlines()}
         assert states == dict.fromkeys(HOSTS, "provisioned"), listing
+        # The spare host was provisioned by the example Metal3Machine, with an address from the IPPool.
+        consumers = {f"{line.split()[0]}/{line.split()[1]}": line.split()[3] for line in listing.splitlines()}
+        assert consumers[HOSTS[0]] == "dev-machine-0", listing
+        assert f"host {HOSTS[0]}, metal3://{HOSTS[0]}/dev-machine-0" in first.output
+        addresses = await output_of(
+            find_kubectl(),
+            "get",
+            "ipaddresses.ipam.metal3.io",
+            "-A",
+            "--no-headers",
+            env={**ENV, "KUBECONFIG": kubeconfig},
+        )
+        assert len(addresses.splitlines()) == 1, addresses
         recorded = json.loads((state_dir / "pids.json").read_text())
         children = descendants(first.process.pid)
         assert {"nats-server", "kube", "ironic", "sushy-tools", "ipmi-simulator"} <= recorded.keys()
