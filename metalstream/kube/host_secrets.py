@@ -9,35 +9,20 @@ Keys and fallbacks are Metal3's: ``username``/``password`` (trimmed), ``userData
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import yaml
 
 from adapters.ironic.ports import BmcCredentials
+from adapters.k8s.secret_values import SecretValueError, secret_text
 
 SecretReader = Callable[[str, str], Awaitable[Mapping[str, Any] | None]]
 """``(namespace, name) -> Secret object or None``: a GET on the API server."""
 
 
-class SecretValueError(ValueError):
-    """A Secret exists but a key cannot be used; names the Secret and the key, never the value."""
-
-
 def _text(secret: Mapping[str, Any], namespace: str, name: str, *keys: str) -> str | None:
-    data = secret.get("data") or {}
-    for key in keys:
-        raw = data.get(key)
-        if raw is None:
-            continue
-        try:
-            return base64.b64decode(raw, validate=True).decode()
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            msg = f"Secret {namespace}/{name}: key {key!r} is not base64-encoded UTF-8 text"
-            raise SecretValueError(msg) from None
-    return None
+    return secret_text(secret, *keys, what=f"Secret {namespace}/{name}")
 
 
 def _document(secret: Mapping[str, Any], namespace: str, name: str, key: str) -> Mapping[str, Any] | None:
@@ -53,6 +38,9 @@ def _document(secret: Mapping[str, Any], namespace: str, name: str, key: str) ->
         msg = f"Secret {namespace}/{name}: key {key!r} must hold a mapping"
         raise SecretValueError(msg)
     return parsed
+
+
+__all__ = ["KubeHostSecrets", "SecretValueError"]
 
 
 class KubeHostSecrets:

@@ -16,7 +16,6 @@ the Secret's finalizer, the HardwareData and finally the host's finalizer remove
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from adapters.k8s.baremetalhost import firmware
 from adapters.k8s.baremetalhost import status as host_status
 from adapters.k8s.baremetalhost.manifest import HostObject, ManifestProblem, read_host
 from adapters.k8s.baremetalhost.ports import FirmwareObjects, HostCluster, HostCommands
+from adapters.k8s.secret_values import SecretValueError, secret_text
 from core.aggregates import host_commands as cmd
 from core.aggregates.host_state import HostState
 from core.errors import CommandRejected
@@ -57,15 +57,13 @@ DONE: Final = Result()
 
 def _secret_problem(secret: Mapping[str, Any]) -> str | None:
     """Why a credentials Secret cannot be used, naming the key (never its value)."""
-    data = secret.get("data") or {}
     for key in ("username", "password"):
-        raw = data.get(key)
-        if not raw:
-            return f"the Secret has no {key!r} key; add it"
         try:
-            text = base64.b64decode(raw, validate=True).decode()
-        except (ValueError, UnicodeDecodeError):
-            return f"the Secret's {key!r} key is not valid base64-encoded UTF-8 text"
+            text = secret_text(secret, key)
+        except SecretValueError as error:
+            return str(error)
+        if text is None:
+            return f"the Secret has no {key!r} key; add it"
         if not text.strip():
             return f"the Secret's {key!r} key is empty"
     return None

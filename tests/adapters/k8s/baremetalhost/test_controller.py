@@ -136,3 +136,14 @@ async def test_deletion_waits_for_the_host_to_be_deleted_then_releases_everythin
     assert cluster.finalizers[-1] == (FINALIZER, False)
     assert cluster.released == ["worker-0-bmc"]
     assert cluster.deleted_hardware == ["worker-0"]
+
+
+async def test_a_secret_value_that_is_not_base64_is_named_without_its_content() -> None:
+    controller, commands, cluster = _controller()
+    secret = secret_object()
+    secret["data"]["password"] = "%%% hunter2 not base64"
+    cluster.secrets[("metal", "worker-0-bmc")] = secret
+    await controller.reconcile(host_object(), HOST)
+    state = await commands.state(HOST)
+    assert state.error_message.endswith("key 'password' is not base64-encoded UTF-8 text")
+    assert "hunter2" not in state.error_message
