@@ -21,31 +21,45 @@ Crash safety rules:
 Failures the user must see (Ironic's ``last_error``) become ``RecordFailure`` and are retried only
 after ``retry_not_before``; Ironic being unreachable or busy is not the host's fault: it is retried
 with a growing delay and never recorded.
+
+This module keeps the state machine; its parts live beside it: ``results`` (settings and what a
+reconcile returns), ``recording`` (observations and failures sent as host commands), ``power``,
+``markers`` (round markers in the node's ``extra``), and ``enrolment``, ``clean_steps`` and
+``deploying`` (what each phase sends to Ironic).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-import msgspec
 import structlog
 
-from adapters.ironic import instance_info, inventory, wire
+from adapters.ironic import clean_steps, enrolment, instance_info, inventory, wire
 from adapters.ironic.capacity import Capacity
 from adapters.ironic.client import IronicClient
+from adapters.ironic.deploying import adoption_patch, config_drive, deploy_patch, validation_problems
 from adapters.ironic.errors import (
     IronicAuthError,
     IronicClientError,
     IronicConflict,
     IronicNotFound,
     IronicTransientError,
+)
+from adapters.ironic.markers import (
+    EXTRA_CREDENTIALS,
+    EXTRA_INSPECTION,
+    EXTRA_PREPARATION,
+    first_inspection,
+    inspected_in_round,
+    inspection_marker,
+    preparation_marker,
+    preparation_round,
+    ran_since_marker,
 )
 from adapters.ironic.node_lookup import Lookup, find_node, node_name
 from adapters.ironic.ports import (
@@ -55,9 +69,12 @@ from adapters.ironic.ports import (
     HostSecrets,
     NodeDriverSpec,
 )
+from adapters.ironic.power import BUSY as _BUSY
+from adapters.ironic.power import PowerControl
+from adapters.ironic.recording import Recorder
+from adapters.ironic.results import DONE, ProvisionerSettings, ReconcileResult, Requeue
 from core.aggregates import host_commands as cmd
 from core.aggregates.host_state import HostState
-from core.errors import AggregateNotFound, CommandRejected
 from core.events.host_values import ErrorType, HardwareDetails, ProvisioningState
 
 log = structlog.get_logger("metalstream.ironic.provisioner")
@@ -65,145 +82,9 @@ log = structlog.get_logger("metalstream.ironic.provisioner")
 PS = ProvisioningState
 NS = wire.ProvisionState
 
-EXTRA_CREDENTIALS: Final = "metalstream_credentials"
-EXTRA_INSPECTION: Final = "metalstream_inspection"
-EXTRA_PREPARATION: Final = "metalstream_preparation"
 DELETE_MAINTENANCE_REASON: Final = "forcing deletion in metalstream"
 
-_BUSY: Final = frozenset(
-    {NS.VERIFYING, NS.DEPLOYING, NS.CLEANING, NS.INSPECTING, NS.DELETING, NS.ADOPTING, NS.SERVICING}
-)
 _DELETABLE: Final = frozenset({NS.ENROLL, NS.MANAGEABLE, NS.AVAILABLE})
-
-
-@dataclass(frozen=True, slots=True)
-class ProvisionerSettings:
-    """Timing and limits. The defaults are Metal3's; tests shrink the intervals."""
-
-    short_requeue: float = 3.0
-    """Seconds before looking again after a quick step (manage, provide, power, locked node)."""
-    long_requeue: float = 10.0
-    """Seconds between polls of a long step (inspect, clean, deploy)."""
-    steady_requeue: float = 60.0
-    """Seconds between power checks of a host at rest."""
-    jitter: float = 0.25
-    """Up to this fraction is added to every requeue, so a fleet does not poll in step."""
-    transient_backoff_max: float = 120.0
-    """Cap of the growing delay while Ironic is unreachable."""
-    provisioning_limit: int = 20
-    """Metal3's PROVISIONING_LIMIT: hosts busy in Ironic at once (0: no limit)."""
-    capacity_recount: float = 10.0
-    """Seconds between listings of every node while the limit is reached (nodes made busy by
-    others); our own nodes are counted as they are read. Without reaching it, every 6x that."""
-    soft_power_off_timeout: int = 180
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileResult:
-    """When to reconcile the host again (None: only when its state changes)."""
-
-    requeue_after: float | None
-
-
-DONE: Final = ReconcileResult(None)
-
-
-def _marker(round_id: str, node: wire.Node) -> str:
-    return f"{round_id}|{node.provision_updated_at or ''}"
-
-
-def _ran_since_marker(node: wire.Node, key: str, round_id: str) -> bool:
-    """The step tagged ``key`` for ``round_id`` started and Ironic's state moved since."""
-    raw = node.extra.get(key)
-    if not isinstance(raw, str):
-        return False
-    marked_round, _, updated_at = raw.rpartition("|")
-    return marked_round == round_id and (node.provision_updated_at or "") != updated_at
-
-
-def _first_inspection(state: HostState, node: wire.Node) -> bool:
-    """The host was never inspected and its node carries no inspection marker.
-
-    Such an inspection is not marked, which saves Ironic a write per host (writes are what a busy
-    Ironic is slow at): whatever inventory the node gets is the host's, as in BMO, which takes any
-    inventory a node already has on the first inspection. Re-inspections are marked, because the
-    node then holds the previous round's inventory.
-    """
-    return state.hardware is None and EXTRA_INSPECTION not in node.extra
-
-
-def _inspected_in_round(state: HostState, node: wire.Node, round_id: str) -> bool:
-    return _first_inspection(state, node) or _ran_since_marker(node, EXTRA_INSPECTION, round_id)
-
-
-def _inspection_marker(node: wire.Node, round_id: str) -> wire.PatchOp:
-    return wire.PatchOp.add(f"/extra/{EXTRA_INSPECTION}", _marker(round_id, node))
-
-
-def _raid_steps(state: HostState) -> tuple[list[dict[str, Any]], list[wire.Step]]:
-    """Target RAID logical disks and the manual clean steps that apply them."""
-    raid = state.spec.raid
-    if raid is None or raid == state.prepared_raid:
-        return [], []
-    disks: list[dict[str, Any]] = []
-    for volume in raid.hardware_raid_volumes or ():
-        disk: dict[str, Any] = {
-            "raid_level": volume.level,
-            "size_gb": volume.size_gibibytes if volume.size_gibibytes else "MAX",
-        }
-        if volume.name:
-            disk["volume_name"] = volume.name
-        if volume.number_of_physical_disks:
-            disk["number_of_physical_disks"] = volume.number_of_physical_disks
-        if volume.controller:
-            disk["controller"] = volume.controller
-        if volume.physical_disks:
-            disk["physical_disks"] = list(volume.physical_disks)
-        disks.append(disk)
-    disks.extend(
-        {
-            "raid_level": software.level,
-            "size_gb": software.size_gibibytes if software.size_gibibytes else "MAX",
-            "controller": "software",
-        }
-        for software in raid.software_raid_volumes or ()
-    )
-    steps = [wire.Step(interface="raid", step="delete_configuration", args={})]
-    if raid.software_raid_volumes:
-        steps.append(wire.Step(interface="deploy", step="erase_devices_metadata", args={}))
-    if disks:
-        steps.append(wire.Step(interface="raid", step="create_configuration", args={}))
-    return disks, steps
-
-
-def _firmware_steps(state: HostState) -> list[wire.Step]:
-    """BIOS settings and firmware updates not yet applied, as Ironic manual clean steps.
-
-    Like Metal3, only settings whose value changed are sent (what the last preparation applied
-    stands in for the values Ironic reports) and firmware updates are sent whole when they changed.
-    """
-    changed = {
-        name: value
-        for name, value in state.firmware_settings.items()
-        if state.prepared_firmware_settings.get(name) != value
-    }
-    steps: list[wire.Step] = []
-    if changed:
-        settings = [{"name": name, "value": value} for name, value in sorted(changed.items())]
-        steps.append(wire.Step(interface="bios", step="apply_configuration", args={"settings": settings}))
-    if state.firmware_updates and state.firmware_updates != state.prepared_firmware_updates:
-        updates = [{"component": u.component, "url": u.url} for u in state.firmware_updates]
-        steps.append(wire.Step(interface="firmware", step="update", args={"settings": updates}))
-    return steps
-
-
-def _preparation_round(state: HostState) -> str:
-    """Names one set of wanted preparation results, so a marker tells which set a cleaning applied."""
-    wanted: object = state.spec.raid
-    if state.firmware_settings or state.firmware_updates:
-        wanted = (state.spec.raid, sorted(state.firmware_settings.items()), state.firmware_updates)
-    # RAID alone hashes as before firmware support, so an upgrade does not clean a node twice.
-    return hashlib.sha256(msgspec.json.encode(wanted)).hexdigest()[:16]
 
 
 class Provisioner:
@@ -234,9 +115,6 @@ class Provisioner:
             max_age=6 * self.settings.capacity_recount,
         )
         self._transient: dict[str, int] = {}
-        self._recorded: dict[str, tuple[str, str]] = {}
-        """Per host: (node uuid, provision_updated_at) of the Ironic failure last recorded."""
-        self._power_requested: dict[str, str] = {}
         self._ports: dict[str, tuple[str, str]] = {}
         """Per host: (node uuid, MAC) of the boot port known to exist, so it is not listed on every poll."""
         self._snapshots: dict[str, tuple[float, int, wire.Node, int]] = {}
@@ -244,27 +122,23 @@ class Provisioner:
         the host's reconcile round that last used it)."""
         self._rounds: dict[str, int] = {}
         """Per host: reconciles started so far (numbers the rounds)."""
-        self._observed: dict[str, int] = {}
-        """Per host: the round in which an observation was last recorded."""
+        self._requeue = Requeue(self.settings, rng)
+        self._record = Recorder(
+            commands,
+            settings=self.settings,
+            requeue=self._requeue,
+            clock=self._clock,
+            rng=rng,
+            rounds=self._rounds,
+        )
+        self._power = PowerControl(
+            client, self._record, settings=self.settings, requeue=self._requeue, clock=self._clock
+        )
         self._monotonic = time.monotonic
         self._waiting: dict[str, None] = {}
         """Hosts refused capacity, oldest first: woken as places free up."""
         self.wake: Callable[[str], None] | None = None
         """Makes a host due at once (``ProvisionerLoop.wake``); without it waiting hosts poll."""
-
-    # -- results ---------------------------------------------------------------------------------
-
-    def _after(self, seconds: float) -> ReconcileResult:
-        return ReconcileResult(seconds * (1 + self.settings.jitter * self._rng()))
-
-    def _short(self) -> ReconcileResult:
-        return self._after(self.settings.short_requeue)
-
-    def _long(self) -> ReconcileResult:
-        return self._after(self.settings.long_requeue)
-
-    def _steady(self) -> ReconcileResult:
-        return self._after(self.settings.steady_requeue)
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -287,81 +161,17 @@ class Provisioner:
                 self.settings.short_requeue * 2 ** (failures - 1), self.settings.transient_backoff_max
             )
             bound.warning("ironic unavailable or busy; will retry", error=str(e), retry_in=round(delay, 2))
-            return self._after(delay)
+            return self._requeue.after(delay)
         except IronicNotFound as e:
             bound.info("ironic node vanished during reconcile", error=str(e))
             if state.provisioning_id is not None:
-                await self._send(state, cmd.RecordRegistrationLost(now=self._clock(), reason=str(e)))
-            return self._short()
+                await self._record.send(state, cmd.RecordRegistrationLost(now=self._clock(), reason=str(e)))
+            return self._requeue.short()
         except IronicClientError as e:
             bound.warning("ironic refused a request; will look again", error=str(e))
-            return self._long()
+            return self._requeue.long()
         self._transient.pop(state.id, None)
         return result
-
-    async def _send(self, state: HostState, command: cmd.HostCommand) -> bool:
-        """Send an observation; a rejection means our view was stale (not an error)."""
-        try:
-            await self._commands.send(state.id, command)
-        except (CommandRejected, AggregateNotFound) as e:
-            log.debug(
-                "observation not recorded", host=state.id, command=type(command).__name__, reason=str(e)
-            )
-            return False
-        self._observed[state.id] = self._rounds.get(state.id, 0)
-        return True
-
-    def _retry_allowed(self, state: HostState) -> bool:
-        return state.retry_not_before is None or self._clock() >= state.retry_not_before
-
-    def _until_retry(self, state: HostState) -> ReconcileResult:
-        """Wait for ``retry_not_before``, looking again at least every long interval."""
-        if state.retry_not_before is None:
-            return self._long()
-        remaining = (state.retry_not_before - self._clock()).total_seconds()
-        return ReconcileResult(max(0.0, min(remaining, self.settings.long_requeue)))
-
-    async def _fail(
-        self, state: HostState, error_type: ErrorType, message: str, node: wire.Node | None
-    ) -> None:
-        """Record an Ironic failure once per occurrence (a node's failure is tied to its timestamp)."""
-        if node is not None:
-            occurrence = (node.uuid, node.provision_updated_at or "")
-            if self._recorded.get(state.id) == occurrence:
-                return
-            self._recorded[state.id] = occurrence
-        elif state.error_type is error_type and state.error_message == message:
-            return
-        log.info("recording host failure", host=state.id, error_type=str(error_type), message=message)
-        await self._send(
-            state,
-            cmd.RecordFailure(now=self._clock(), error_type=error_type, message=message, jitter=self._rng()),
-        )
-
-    def _failure_recorded(self, state: HostState, node: wire.Node, error_type: ErrorType) -> bool:
-        occurrence = (node.uuid, node.provision_updated_at or "")
-        if self._recorded.get(state.id) == occurrence:
-            return True
-        # After a restart: the host already carries this very failure.
-        if (
-            state.error_type is error_type
-            and node.last_error
-            and state.error_message.endswith(node.last_error)
-        ):
-            self._recorded[state.id] = occurrence
-            return True
-        return False
-
-    async def _failed_step(
-        self, state: HostState, node: wire.Node, error_type: ErrorType, message: str
-    ) -> ReconcileResult | None:
-        """A node in a *failed state: record it, or say it may be retried now (None)."""
-        if not self._failure_recorded(state, node, error_type):
-            await self._fail(state, error_type, message, node)
-            return self._short()
-        if not self._retry_allowed(state):
-            return self._until_retry(state)
-        return None
 
     # -- dispatch --------------------------------------------------------------------------------
 
@@ -384,21 +194,21 @@ class Provisioner:
             # must not keep a busy Ironic busier by reading every waiting node every interval;
             # the host is woken when a place frees up, and looks again after the long interval.
             self._waiting.setdefault(state.id)
-            return self._long()
+            return self._requeue.long()
         registered = await self._ensure_registered(state)
         if isinstance(registered, ReconcileResult):
             return registered
         node, driver = registered
-        await self._observe_power(state, node)
+        await self._power.observe(state, node)
         match state.provisioning_state:
             case PS.REGISTERING:
-                return self._short()
+                return self._requeue.short()
             case PS.INSPECTING:
                 return await self._inspect(state, node, driver)
             case PS.PREPARING | PS.MATCH_PROFILE:
                 return await self._prepare(state, node)
             case PS.AVAILABLE | PS.READY:
-                return await self._at_rest(state, node)
+                return await self._power.at_rest(state, node)
             case PS.PROVISIONING:
                 return await self._provision(state, node, driver)
             case PS.PROVISIONED | PS.EXTERNALLY_PROVISIONED:
@@ -417,7 +227,7 @@ class Provisioner:
         creds = await self._secrets.bmc_credentials(state.namespace, secret) if secret else None
         if creds is None:
             # A missing Secret is the Kubernetes adapter's to report (ObserveCredentials).
-            return self._long()
+            return self._requeue.long()
         try:
             spec = self._drivers(
                 state.spec.bmc.address,
@@ -425,8 +235,8 @@ class Provisioner:
                 credentials=creds,
             )
         except ValueError as e:
-            await self._fail(state, ErrorType.REGISTRATION, str(e), None)
-            return self._long()
+            await self._record.fail(state, ErrorType.REGISTRATION, str(e), None)
+            return self._requeue.long()
         return spec, creds
 
     async def _ensure_registered(
@@ -443,33 +253,35 @@ class Provisioner:
                 "ironic lost the host's node; registering again", host=state.id, node=state.provisioning_id
             )
             reason = f"node {state.provisioning_id} not found in Ironic"
-            await self._send(state, cmd.RecordRegistrationLost(now=self._clock(), reason=reason))
-            return self._short()
+            await self._record.send(state, cmd.RecordRegistrationLost(now=self._clock(), reason=reason))
+            return self._requeue.short()
         if found.conflict is not None:
-            await self._fail(state, ErrorType.REGISTRATION, found.conflict, None)
-            return self._long()
+            await self._record.fail(state, ErrorType.REGISTRATION, found.conflict, None)
+            return self._requeue.long()
         node = found.node
         if node is None:
             await self._create(state, name, driver, creds)
             return ReconcileResult(0.0)
-        await self._ensure_ports(state, node)
-        if node.state not in _BUSY and self._credentials_outdated(node, driver, creds):
-            await self._update_driver_info(node, driver, creds)
+        await enrolment.ensure_boot_port(self._client, self._ports, state, node)
+        if node.state not in _BUSY and enrolment.credentials_outdated(node, driver, creds):
+            await enrolment.update_driver_info(self._client, node, driver, creds)
             if node.state == NS.ENROLL:
                 await self._client.set_provision_state(node.uuid, "manage")
-            return self._short()
+            return self._requeue.short()
         match node.state:
             case NS.ENROLL:
                 if node.target_provision_state == NS.MANAGEABLE:
-                    return self._short()
+                    return self._requeue.short()
                 if node.last_error:
-                    failed = await self._failed_step(state, node, ErrorType.REGISTRATION, node.last_error)
+                    failed = await self._record.failed_step(
+                        state, node, ErrorType.REGISTRATION, node.last_error
+                    )
                     if failed is not None:
                         return failed
                 await self._client.set_provision_state(node.uuid, "manage")
-                return self._short()
+                return self._requeue.short()
             case NS.VERIFYING:
-                return self._short()
+                return self._requeue.short()
             case _:
                 pass
         good = state.good_credentials.version if state.good_credentials else None
@@ -478,14 +290,14 @@ class Provisioner:
             or good != creds.version
             or state.error_type is ErrorType.REGISTRATION
         ):
-            await self._send(
+            await self._record.send(
                 state,
                 cmd.RecordRegistration(
                     now=self._clock(), provisioning_id=node.uuid, credentials_version=creds.version
                 ),
             )
             if state.provisioning_state is PS.REGISTERING or state.provisioning_id != node.uuid:
-                return self._short()
+                return self._requeue.short()
         return node, driver
 
     def _too_soon(self, state: HostState) -> ReconcileResult | None:
@@ -528,7 +340,7 @@ class Provisioner:
             mine = seen.name == name and state.provisioning_id in (None, seen.uuid)
             unchanged = self._client.node_writes.get(seen.uuid, 0) == writes
             fresh = self._monotonic() - read_at < self.settings.short_requeue
-            followed = used_in == round_ - 1 and self._observed.get(state.id) == used_in
+            followed = used_in == round_ - 1 and self._record.observed.get(state.id) == used_in
             if mine and unchanged and (fresh or followed):
                 self._snapshots[state.id] = (read_at, writes, seen, round_)
                 return Lookup(node=seen)
@@ -562,22 +374,8 @@ class Provisioner:
     async def _create(
         self, state: HostState, name: str, driver: NodeDriverSpec, creds: BmcCredentials
     ) -> None:
-        interfaces = {f"{k}_interface": v for k, v in driver.interfaces.items() if v}
-        body = msgspec.convert(
-            {
-                "name": name,
-                "driver": driver.driver,
-                "driver_info": dict(driver.driver_info),
-                "properties": self._properties(state),
-                "extra": {EXTRA_CREDENTIALS: creds.version},
-                "automated_clean": state.spec.automated_cleaning_mode != "disabled",
-                **({"disable_power_off": True} if state.spec.disable_power_off else {}),
-                **interfaces,
-            },
-            wire.NodeCreate,
-        )
         try:
-            node = await self._client.create_node(body)
+            node = await self._client.create_node(enrolment.node_create(state, name, driver, creds))
         except IronicConflict:
             # The name is taken: created before (a retried request, or by a process that stopped
             # before recording the registration; a new host's lookup skips the name). The next
@@ -586,119 +384,9 @@ class Provisioner:
             self._remember(state, await self._client.get_node(name), read_at)
             return
         log.info("registered host in ironic", host=state.id, node=node.uuid, driver=driver.driver)
-        await self._ensure_ports(state, node, new_node=True)
+        await enrolment.ensure_boot_port(self._client, self._ports, state, node, new_node=True)
         # The next reconcile (at once) starts from the node as created: no need to read it back.
         self._remember(state, node, self._monotonic())
-
-    def _properties(self, state: HostState) -> dict[str, Any]:
-        properties: dict[str, Any] = {
-            "capabilities": instance_info.boot_mode_capability(state.spec.boot_mode)
-        }
-        if state.spec.architecture:
-            properties["cpu_arch"] = state.spec.architecture
-        return properties
-
-    async def _ensure_ports(self, state: HostState, node: wire.Node, *, new_node: bool = False) -> None:
-        mac = state.spec.boot_mac_address
-        # Only where a host waits before provide/deploy/adopt: saves a request on every poll.
-        if not mac or node.state not in (NS.ENROLL, NS.MANAGEABLE):
-            return
-        wanted = (node.uuid, mac.lower())
-        if self._ports.get(state.id) == wanted:
-            return  # seen or made by this process; a restart checks again
-        if not new_node:
-            ports = await self._client.list_ports(node.uuid)
-            if any(p.address.lower() == wanted[1] for p in ports):
-                self._ports[state.id] = wanted
-                return
-        try:
-            await self._client.create_port(node.uuid, wanted[1])
-        except IronicConflict as e:
-            log.info("boot MAC port already exists", host=state.id, error=str(e))
-            return
-        self._ports[state.id] = wanted
-
-    @staticmethod
-    def _credentials_outdated(node: wire.Node, driver: NodeDriverSpec, creds: BmcCredentials) -> bool:
-        if node.extra.get(EXTRA_CREDENTIALS) != creds.version:
-            return True
-        public = driver.public_driver_info()
-        return any(str(node.driver_info.get(k)) != str(v) for k, v in public.items())
-
-    async def _update_driver_info(
-        self, node: wire.Node, driver: NodeDriverSpec, creds: BmcCredentials
-    ) -> None:
-        ops = [wire.PatchOp.add(f"/driver_info/{k}", v) for k, v in driver.driver_info.items()]
-        ops.append(wire.PatchOp.add(f"/extra/{EXTRA_CREDENTIALS}", creds.version))
-        await self._client.patch_node(node.uuid, ops)
-        log.info("sent BMC credentials to ironic", node=node.uuid, credentials_version=creds.version)
-
-    # -- power -----------------------------------------------------------------------------------
-
-    async def _observe_power(self, state: HostState, node: wire.Node) -> None:
-        if node.target_power_state or node.power_state not in (wire.POWER_ON, wire.POWER_OFF):
-            return
-        powered_on = node.power_state == wire.POWER_ON
-        if powered_on != state.powered_on:
-            await self._send(state, cmd.RecordPower(now=self._clock(), powered_on=powered_on))
-
-    @staticmethod
-    def _wanted_power(state: HostState) -> bool:
-        if state.reboot_requests:
-            if state.reboot_power_off_pending:
-                return False
-            if any(key for key, _ in state.reboot_requests):
-                return False  # phased reboot: stay off while any keyed request remains
-        return state.spec.online
-
-    async def _manage_power(
-        self, state: HostState, node: wire.Node, *, wanted: bool
-    ) -> ReconcileResult | None:
-        """Drive the node's power toward ``wanted``; None when it is there."""
-        if node.target_power_state:
-            return self._short()
-        target = wire.POWER_ON if wanted else wire.POWER_OFF
-        requested = self._power_requested.get(state.id)
-        if node.power_state == target:
-            self._power_requested.pop(state.id, None)
-            if (
-                wanted
-                and any(key == "" for key, _ in state.reboot_requests)
-                and not state.reboot_power_off_pending
-            ):
-                await self._send(state, cmd.CompleteReboot(now=self._clock(), key=""))
-            if state.error_type is ErrorType.POWER_MANAGEMENT:
-                await self._send(state, cmd.RecordPower(now=self._clock(), powered_on=wanted))
-            return None
-        if node.target_provision_state or node.state in _BUSY:
-            return self._short()
-        if requested is not None and node.last_error:
-            self._power_requested.pop(state.id, None)
-            message = f"{'power on' if wanted else 'power off'} failed: {node.last_error}"
-            await self._fail(state, ErrorType.POWER_MANAGEMENT, message, node)
-            return self._short()
-        if state.error_type is ErrorType.POWER_MANAGEMENT and not self._retry_allowed(state):
-            return self._until_retry(state)
-        soft = not wanted and state.reboot_mode == "soft" and state.reboot_power_off_pending
-        try:
-            if soft:
-                await self._client.set_power_state(
-                    node.uuid, "soft power off", timeout=self.settings.soft_power_off_timeout
-                )
-            else:
-                await self._client.set_power_state(node.uuid, "power on" if wanted else "power off")
-        except IronicClientError as e:
-            if not soft or isinstance(e, IronicAuthError):
-                raise
-            await self._client.set_power_state(node.uuid, "power off")  # soft off unsupported: hard
-        self._power_requested[state.id] = target
-        log.info("changing power", host=state.id, node=node.uuid, target=target, soft=soft)
-        return self._short()
-
-    async def _at_rest(self, state: HostState, node: wire.Node) -> ReconcileResult:
-        if node.state not in (NS.MANAGEABLE, NS.AVAILABLE, NS.ACTIVE):
-            return self._long()
-        return await self._manage_power(state, node, wanted=self._wanted_power(state)) or self._steady()
 
     # -- capacity --------------------------------------------------------------------------------
 
@@ -707,12 +395,12 @@ class Provisioner:
         if await self._capacity.admit(node.uuid, writes=self._client.node_writes.get(node.uuid, 0)):
             self._waiting.pop(state.id, None)
             if state.delayed:
-                await self._send(state, cmd.RecordUndelayed(now=self._clock()))
+                await self._record.send(state, cmd.RecordUndelayed(now=self._clock()))
             return True
         self._waiting.setdefault(state.id)
         if not state.delayed:
             log.info("provisioning limit reached; host delayed", host=state.id, limit=self._capacity.limit)
-            await self._send(state, cmd.RecordDelayed(now=self._clock()))
+            await self._record.send(state, cmd.RecordDelayed(now=self._clock()))
         return False
 
     # -- inspecting ------------------------------------------------------------------------------
@@ -723,31 +411,31 @@ class Provisioner:
         match node.state:
             case NS.AVAILABLE:
                 await self._client.set_provision_state(node.uuid, "manage")
-                return self._short()
+                return self._requeue.short()
             case NS.INSPECTING | NS.INSPECT_WAIT:
-                return self._short() if fast else self._long()
+                return self._requeue.short() if fast else self._requeue.long()
             case NS.INSPECT_FAILED:
-                failed = await self._failed_step(
+                failed = await self._record.failed_step(
                     state, node, ErrorType.INSPECTION, node.last_error or "inspection failed"
                 )
                 if failed is not None:
                     return failed
                 return await self._start_inspection(state, node, driver, round_id, fast=fast)
             case NS.MANAGEABLE:
-                if node.inspection_finished_at and _inspected_in_round(state, node, round_id):
+                if node.inspection_finished_at and inspected_in_round(state, node, round_id):
                     details = await self._hardware(node)
-                    await self._send(state, cmd.RecordInspection(now=self._clock(), hardware=details))
-                    return self._short()
+                    await self._record.send(state, cmd.RecordInspection(now=self._clock(), hardware=details))
+                    return self._requeue.short()
                 return await self._start_inspection(state, node, driver, round_id, fast=fast)
             case _:
-                return self._long()
+                return self._requeue.long()
 
     async def _start_inspection(
         self, state: HostState, node: wire.Node, driver: NodeDriverSpec, round_id: str, *, fast: bool
     ) -> ReconcileResult:
         if not await self._admitted(state, node):
-            return self._long()
-        ops = [] if _first_inspection(state, node) else [_inspection_marker(node, round_id)]
+            return self._requeue.long()
+        ops = [] if first_inspection(state, node) else [inspection_marker(node, round_id)]
         wanted = driver.fast_inspect_interface if fast else driver.interfaces.get("inspect")
         if wanted and node.inspect_interface != wanted:
             ops.append(wire.PatchOp.add("/inspect_interface", wanted))
@@ -755,7 +443,7 @@ class Provisioner:
             await self._client.patch_node(node.uuid, ops)
         await self._client.set_provision_state(node.uuid, "inspect")
         log.info("inspection started", host=state.id, node=node.uuid)
-        return self._short()
+        return self._requeue.short()
 
     async def _hardware(self, node: wire.Node) -> HardwareDetails:
         try:
@@ -772,51 +460,49 @@ class Provisioner:
             firmware_settings=state.firmware_settings,
             firmware_updates=state.firmware_updates,
         )
-        await self._send(state, applied)
-        return self._short()
+        await self._record.send(state, applied)
+        return self._requeue.short()
 
     async def _prepare(self, state: HostState, node: wire.Node) -> ReconcileResult:
-        disks, raid_steps = _raid_steps(state)
+        disks, raid = clean_steps.raid_steps(state)
         # Metal3's order: RAID first, then BIOS settings, then firmware updates.
-        steps = [*raid_steps, *_firmware_steps(state)]
+        steps = [*raid, *clean_steps.firmware_steps(state)]
         if not steps:
             if node.state in (NS.MANAGEABLE, NS.AVAILABLE):
                 return await self._record_preparation(state)
             if node.state == NS.CLEAN_FAILED:
                 # The failed settings were withdrawn: bring the node back, nothing to retry.
                 return await self._recover_clean_failed(node)
-            return self._long()
-        round_id = _preparation_round(state)
+            return self._requeue.long()
+        round_id = preparation_round(state)
         match node.state:
             case NS.AVAILABLE:
                 await self._client.set_provision_state(node.uuid, "manage")
-                return self._short()
+                return self._requeue.short()
             case NS.CLEANING | NS.CLEAN_WAIT:
-                return self._long()
+                return self._requeue.long()
             case NS.CLEAN_FAILED:
-                failed = await self._failed_step(
+                failed = await self._record.failed_step(
                     state, node, ErrorType.PREPARATION, node.last_error or "manual cleaning failed"
                 )
                 if failed is not None:
                     return failed
                 return await self._recover_clean_failed(node)
             case NS.MANAGEABLE:
-                if _ran_since_marker(node, EXTRA_PREPARATION, round_id):
+                if ran_since_marker(node, EXTRA_PREPARATION, round_id):
                     return await self._record_preparation(state)
                 if not await self._admitted(state, node):
-                    return self._long()
+                    return self._requeue.long()
                 if disks:
                     await self._client.set_raid_config(node.uuid, disks)
-                await self._client.patch_node(
-                    node.uuid, [wire.PatchOp.add(f"/extra/{EXTRA_PREPARATION}", _marker(round_id, node))]
-                )
+                await self._client.patch_node(node.uuid, [preparation_marker(node, round_id)])
                 await self._client.set_provision_state(node.uuid, "clean", clean_steps=steps)
                 log.info(
                     "manual cleaning started", host=state.id, node=node.uuid, steps=[s.step for s in steps]
                 )
-                return self._short()
+                return self._requeue.short()
             case _:
-                return self._long()
+                return self._requeue.long()
 
     # -- provisioning ----------------------------------------------------------------------------
 
@@ -827,14 +513,14 @@ class Provisioner:
 
     async def _provide(self, state: HostState, node: wire.Node) -> ReconcileResult:
         if not await self._admitted(state, node):
-            return self._long()
+            return self._requeue.long()
         await self._sync_automated_clean(state, node)
         await self._client.set_provision_state(node.uuid, "provide")
-        return self._short()
+        return self._requeue.short()
 
     async def _clean_failed(self, state: HostState, node: wire.Node) -> ReconcileResult:
         message = f"Cleaning failed: {node.last_error or 'unknown error'}"
-        failed = await self._failed_step(state, node, ErrorType.PROVISIONING, message)
+        failed = await self._record.failed_step(state, node, ErrorType.PROVISIONING, message)
         if failed is not None:
             return failed
         return await self._recover_clean_failed(node)
@@ -844,7 +530,7 @@ class Provisioner:
         if node.maintenance:
             await self._client.unset_maintenance(node.uuid)
         await self._client.set_provision_state(node.uuid, "manage")
-        return self._short()
+        return self._requeue.short()
 
     async def _provision(self, state: HostState, node: wire.Node, driver: NodeDriverSpec) -> ReconcileResult:
         image = state.spec.image
@@ -852,66 +538,52 @@ class Provisioner:
             case NS.ACTIVE:
                 wanted = image is None or instance_info.image_matches(node.instance_info, image)
                 if wanted:
-                    await self._send(state, cmd.RecordProvisioned(now=self._clock()))
-                    return self._short()
+                    await self._record.send(state, cmd.RecordProvisioned(now=self._clock()))
+                    return self._requeue.short()
                 log.warning(
                     "node is active with another image; tearing it down", host=state.id, node=node.uuid
                 )
                 return await self._tear_down(state, node)
             case NS.DEPLOYING | NS.DEPLOY_WAIT | NS.CLEANING | NS.CLEAN_WAIT:
-                return self._long()
+                return self._requeue.long()
             case NS.DEPLOY_FAILED:
                 if image is None or instance_info.image_matches(node.instance_info, image):
                     message = (
                         f"Image provisioning failed ({instance_info.image_description(image)}): "
                         f"{node.last_error or 'unknown error'}"
                     )
-                    await self._fail(state, ErrorType.PROVISIONING, message, node)
-                    return self._short()
+                    await self._record.fail(state, ErrorType.PROVISIONING, message, node)
+                    return self._requeue.short()
                 return await self._deploy(state, node, driver)
             case NS.CLEAN_FAILED:
                 return await self._clean_failed(state, node)
             case NS.MANAGEABLE:
-                if state.error_type is ErrorType.PROVISIONING and not self._retry_allowed(state):
-                    return self._until_retry(state)
+                if state.error_type is ErrorType.PROVISIONING and not self._record.retry_allowed(state):
+                    return self._record.until_retry(state)
                 return await self._provide(state, node)
             case NS.AVAILABLE:
-                if state.error_type is ErrorType.PROVISIONING and not self._retry_allowed(state):
-                    return self._until_retry(state)
+                if state.error_type is ErrorType.PROVISIONING and not self._record.retry_allowed(state):
+                    return self._record.until_retry(state)
                 return await self._deploy(state, node, driver)
             case _:
-                return self._long()
+                return self._requeue.long()
 
     async def _deploy(self, state: HostState, node: wire.Node, driver: NodeDriverSpec) -> ReconcileResult:
         if not await self._admitted(state, node):
-            return self._long()
-        ops = [
-            wire.PatchOp.add("/instance_info", instance_info.instance_info(state)),
-            wire.PatchOp.add("/instance_uuid", state.uid),
-        ]
-        deploy = instance_info.deploy_interface(state, driver.interfaces.get("deploy") or None)
-        if deploy and node.deploy_interface != deploy:
-            ops.append(wire.PatchOp.add("/deploy_interface", deploy))
-        if node.instance_uuid and node.instance_uuid != state.uid:
-            ops.insert(0, wire.PatchOp.remove("/instance_uuid"))
-        await self._client.patch_node(node.uuid, ops)
-        validation = await self._client.validate_node(node.uuid)
-        problems = [
-            f"{name}: {result.reason}"
-            for name, result in sorted(validation.items())
-            if name in ("boot", "deploy") and result.result is False
-        ]
+            return self._requeue.long()
+        await self._client.patch_node(node.uuid, deploy_patch(state, node, driver))
+        problems = validation_problems(await self._client.validate_node(node.uuid))
         if problems:
-            await self._fail(
+            await self._record.fail(
                 state, ErrorType.PROVISIONING, f"host validation error: {'; '.join(problems)}", None
             )
-            return self._short()
+            return self._requeue.short()
         try:
-            drive = await self._config_drive(state)
+            drive = await config_drive(self._secrets, state)
         except (ValueError, LookupError) as e:
             # A named Secret is missing or unusable: the message names it, never its content.
-            await self._fail(state, ErrorType.PROVISIONING, f"host data error: {e}", None)
-            return self._short()
+            await self._record.fail(state, ErrorType.PROVISIONING, f"host data error: {e}", None)
+            return self._requeue.short()
         try:
             await self._client.set_provision_state(
                 node.uuid, "active", configdrive=drive, deploy_steps=instance_info.deploy_steps(state)
@@ -920,31 +592,17 @@ class Provisioner:
             if isinstance(e, IronicAuthError) or e.status != 400:
                 raise
             # The node was available a moment ago: a 400 is Ironic refusing this deploy's settings.
-            await self._fail(state, ErrorType.PROVISIONING, f"host validation error: {e.message}", None)
-            return self._short()
+            await self._record.fail(
+                state, ErrorType.PROVISIONING, f"host validation error: {e.message}", None
+            )
+            return self._requeue.short()
         log.info(
             "deploy started",
             host=state.id,
             node=node.uuid,
             image=state.spec.image.url if state.spec.image else None,
         )
-        return self._short()
-
-    async def _config_drive(self, state: HostState) -> wire.ConfigDrive | None:
-        spec = state.spec
-        ns = state.namespace
-        user = await self._secrets.user_data(ns, spec.user_data.name) if spec.user_data else None
-        network = await self._secrets.network_data(ns, spec.network_data.name) if spec.network_data else None
-        meta = await self._secrets.meta_data(ns, spec.meta_data.name) if spec.meta_data else None
-        for kind, ref, value in (
-            ("userData", spec.user_data, user),
-            ("networkData", spec.network_data, network),
-            ("metaData", spec.meta_data, meta),
-        ):
-            if ref is not None and value is None:
-                msg = f"the {kind} Secret {ns}/{ref.name} does not exist (or has no {kind!r} or 'value' key)"
-                raise LookupError(msg)
-        return instance_info.config_drive(state, user_data=user, network_data=network, meta_overlay=meta)
+        return self._requeue.short()
 
     # -- adopting (provisioned, externally provisioned) ------------------------------------------
 
@@ -953,17 +611,17 @@ class Provisioner:
             case NS.ACTIVE:
                 if node.maintenance and not node.fault:
                     await self._client.unset_maintenance(node.uuid)
-                    return self._short()
+                    return self._requeue.short()
                 if state.needs_adoption:
-                    await self._send(state, cmd.RecordAdopted(now=self._clock()))
-                    return self._short()
-                return await self._at_rest(state, node)
+                    await self._record.send(state, cmd.RecordAdopted(now=self._clock()))
+                    return self._requeue.short()
+                return await self._power.at_rest(state, node)
             case NS.MANAGEABLE:
                 return await self._start_adoption(state, node)
             case NS.ADOPTING:
-                return self._short()
+                return self._requeue.short()
             case NS.ADOPT_FAILED:
-                failed = await self._failed_step(
+                failed = await self._record.failed_step(
                     state, node, ErrorType.PROVISIONED_REGISTRATION, node.last_error or "adoption failed"
                 )
                 if failed is not None:
@@ -972,37 +630,31 @@ class Provisioner:
             case NS.AVAILABLE:
                 # Adoption starts from manageable; never deploy a provisioned host again.
                 await self._client.set_provision_state(node.uuid, "manage")
-                return self._short()
+                return self._requeue.short()
             case _:
-                return self._long()
+                return self._requeue.long()
 
     async def _start_adoption(self, state: HostState, node: wire.Node) -> ReconcileResult:
-        info = instance_info.instance_info(state)
-        if state.provisioned_image is not None:
-            info.update(instance_info.image_fields(state.provisioned_image))
-        ops = [wire.PatchOp.add("/instance_info", info), wire.PatchOp.add("/instance_uuid", state.uid)]
-        if node.instance_uuid and node.instance_uuid != state.uid:
-            ops.insert(0, wire.PatchOp.remove("/instance_uuid"))
-        await self._client.patch_node(node.uuid, ops)
+        await self._client.patch_node(node.uuid, adoption_patch(state, node))
         await self._client.set_provision_state(node.uuid, "adopt")
         log.info("adopting provisioned host", host=state.id, node=node.uuid)
-        return self._short()
+        return self._requeue.short()
 
     # -- deprovisioning --------------------------------------------------------------------------
 
     async def _tear_down(self, state: HostState, node: wire.Node) -> ReconcileResult:
         if not await self._admitted(state, node):
-            return self._long()
+            return self._requeue.long()
         await self._sync_automated_clean(state, node)
         await self._client.set_provision_state(node.uuid, "deleted")
         log.info("deprovisioning started", host=state.id, node=node.uuid)
-        return self._short()
+        return self._requeue.short()
 
     async def _deprovision(self, state: HostState, node: wire.Node) -> ReconcileResult:
         match node.state:
             case NS.AVAILABLE:
-                await self._send(state, cmd.RecordDeprovisioned(now=self._clock()))
-                return self._short()
+                await self._record.send(state, cmd.RecordDeprovisioned(now=self._clock()))
+                return self._requeue.short()
             case NS.ACTIVE | NS.DEPLOY_FAILED | NS.DEPLOY_WAIT | NS.ERROR:
                 return await self._tear_down(state, node)
             case NS.MANAGEABLE:
@@ -1011,21 +663,21 @@ class Provisioner:
                 return await self._clean_failed(state, node)
             case NS.ADOPT_FAILED | NS.INSPECT_FAILED:
                 await self._client.set_provision_state(node.uuid, "manage")
-                return self._short()
+                return self._requeue.short()
             case _:
-                return self._long()
+                return self._requeue.long()
 
     # -- deleting --------------------------------------------------------------------------------
 
     async def _power_off_for_delete(self, state: HostState, node: wire.Node) -> ReconcileResult:
         if node.state in (NS.INSPECT_WAIT, NS.CLEAN_WAIT):
             await self._client.set_provision_state(node.uuid, "abort")
-            return self._short()
+            return self._requeue.short()
         if node.state in _BUSY or node.target_provision_state:
-            return self._short()
+            return self._requeue.short()
         if state.spec.disable_power_off:
-            return self._short()
-        return await self._manage_power(state, node, wanted=False) or self._short()
+            return self._requeue.short()
+        return await self._power.manage(state, node, wanted=False) or self._requeue.short()
 
     async def _find_for_delete(self, state: HostState) -> wire.Node | None:
         return (await self._lookup(state, node_name(state.namespace, state.name))).node
@@ -1033,7 +685,7 @@ class Provisioner:
     async def _remove_node(self, state: HostState, node: wire.Node) -> ReconcileResult | None:
         """Delete the node (maintenance first when Ironic would refuse); None once it is gone."""
         if node.state in _BUSY:
-            return self._short()
+            return self._requeue.short()
         if node.state not in _DELETABLE and not node.maintenance:
             await self._client.set_maintenance(node.uuid, DELETE_MAINTENANCE_REASON)
         with contextlib.suppress(IronicNotFound):
@@ -1050,19 +702,18 @@ class Provisioner:
             waiting = await self._remove_node(state, node)
             if waiting is not None:
                 return waiting
-        await self._send(state, cmd.RecordNodeDeleted(now=self._clock()))
+        await self._record.send(state, cmd.RecordNodeDeleted(now=self._clock()))
         memories = (
-            self._recorded,
             self._transient,
-            self._power_requested,
             self._ports,
             self._snapshots,
             self._waiting,
             self._rounds,
-            self._observed,
         )
         for memory in memories:
             memory.pop(state.id, None)
+        self._record.forget(state.id)
+        self._power.forget(state.id)
         return DONE
 
     async def _detach(self, state: HostState) -> ReconcileResult:
@@ -1073,8 +724,17 @@ class Provisioner:
             waiting = await self._remove_node(state, node)
             if waiting is not None:
                 return waiting
-        await self._send(state, cmd.RecordDetached(now=self._clock()))
+        await self._record.send(state, cmd.RecordDetached(now=self._clock()))
         return DONE
 
 
-__all__ = ["DONE", "Provisioner", "ProvisionerSettings", "ReconcileResult"]
+__all__ = [
+    "DELETE_MAINTENANCE_REASON",
+    "DONE",
+    "EXTRA_CREDENTIALS",
+    "EXTRA_INSPECTION",
+    "EXTRA_PREPARATION",
+    "Provisioner",
+    "ProvisionerSettings",
+    "ReconcileResult",
+]
