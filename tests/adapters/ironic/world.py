@@ -246,7 +246,7 @@ class World:
             await asyncio.sleep(0.05)
 
     async def wait_state(
-        self, host_id: str, wanted: ProvisioningState, *, deadline: float = 30.0
+        self, host_id: str, wanted: ProvisioningState, *, deadline: float = 90.0
     ) -> HostState:
         return await self.wait_for(
             host_id, lambda s: s.provisioning_state is wanted, deadline=deadline, what=str(wanted)
