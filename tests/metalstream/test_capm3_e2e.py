@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 import yaml
 
-from metalstream import settings
-from metalstream.controlplane import run_control_plane
 from metalstream.devstack.ironic import IronicHarness
 from metalstream.devstack.kube import KubeApiServer
 from metalstream.devstack.nats import NatsServer
 from tests.kube import Kubectl
+from tests.metalstream.fleet import unique_mac
+from tests.metalstream.kube_plane import control_plane, new_namespace, plane_config
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(420, func_only=True)]
 
@@ -34,48 +32,8 @@ WAIT: Final = "150s"
 IMAGE: Final = "http://127.0.0.1:1/capm3.qcow2"
 
 
-def _config(nats: NatsServer, ironic: IronicHarness, kube: KubeApiServer) -> settings.Settings:
-    return settings.load(
-        {},
-        {
-            "nats": {"urls": [nats.url]},
-            "ironic": {"url": ironic.url, "fake_deploy": True, "short_requeue": 0.2, "long_requeue": 0.4},
-            "kube": {"kubeconfig": str(kube.kubeconfig), "install_crds": True},
-            "observability": {"host": "127.0.0.1", "port": 0},
-        },
-    )
-
-
-async def _started(task: asyncio.Task[None], ready: asyncio.Event, what: str) -> None:
-    async with asyncio.timeout(90):
-        waiter = asyncio.create_task(ready.wait())
-        done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            waiter.cancel()
-            task.result()
-            pytest.fail(f"{what} stopped before it was ready")
-
-
-@contextlib.asynccontextmanager
-async def _stack(config: settings.Settings) -> AsyncIterator[None]:
-    """The whole control plane, as ``metalstream run`` starts it."""
-    plane_ready = asyncio.Event()
-    plane = asyncio.create_task(run_control_plane(config, ready=plane_ready), name="control-plane")
-    try:
-        await _started(plane, plane_ready, "the control plane")
-        yield
-    finally:
-        plane.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await plane
-
-
-def _mac() -> str:
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in uuid.uuid4().bytes[:3])
-
-
 def _host(namespace: str, name: str, *, role: str) -> list[dict[str, Any]]:
-    mac = _mac()
+    mac = unique_mac()
     hardware = {"hostname": name, "nics": [{"name": "eth0", "mac": mac, "ip": "172.22.0.9"}]}
     return [
         {
@@ -222,12 +180,6 @@ def _yaml(docs: list[dict[str, Any]]) -> str:
     return "\n---\n".join(json.dumps(d) for d in docs)
 
 
-async def _namespace(kubectl: Kubectl) -> str:
-    name = f"capm3-{uuid.uuid4().hex[:8]}"
-    await kubectl.run("create", "namespace", name)
-    return name
-
-
 async def _get(kubectl: Kubectl, namespace: str, *what: str) -> dict[str, Any]:
     result = await kubectl.run("get", "-n", namespace, *what, "-o", "json")
     obj: dict[str, Any] = json.loads(result.stdout)
@@ -256,8 +208,11 @@ def _secret_text(secret: dict[str, Any], key: str) -> str:
 async def test_a_metal3machine_gets_a_host_its_data_and_gives_both_back(
     kubectl: Kubectl, kube_apiserver: KubeApiServer, ironic: IronicHarness, tmp_path: Path
 ) -> None:
-    namespace = await _namespace(kubectl)
-    async with NatsServer(tmp_path / "nats") as nats, _stack(_config(nats, ironic, kube_apiserver)):
+    namespace = await new_namespace(kubectl)
+    async with (
+        NatsServer(tmp_path / "nats") as nats,
+        control_plane(plane_config(nats, ironic, kube_apiserver)),
+    ):
         await kubectl.run("apply", "-f", "-", stdin=_yaml(_host(namespace, "node-a", role="worker")))
         await _wait(kubectl, namespace, "bmh/node-a", "jsonpath={.status.provisioning.state}=available")
         await kubectl.run("apply", "-f", "-", stdin=_yaml([_cluster(namespace)]))
@@ -333,8 +288,11 @@ async def test_a_metal3machine_gets_a_host_its_data_and_gives_both_back(
 async def test_machines_racing_for_fewer_hosts_never_share_one(
     kubectl: Kubectl, kube_apiserver: KubeApiServer, ironic: IronicHarness, tmp_path: Path
 ) -> None:
-    namespace = await _namespace(kubectl)
-    async with NatsServer(tmp_path / "nats") as nats, _stack(_config(nats, ironic, kube_apiserver)):
+    namespace = await new_namespace(kubectl)
+    async with (
+        NatsServer(tmp_path / "nats") as nats,
+        control_plane(plane_config(nats, ironic, kube_apiserver)),
+    ):
         hosts = ["race-a", "race-b"]
         docs = [d for name in hosts for d in _host(namespace, name, role="racer")]
         await kubectl.run("apply", "-f", "-", stdin=_yaml(docs))

@@ -8,135 +8,42 @@ look only at what a Metal3 user looks at: ``kubectl get``/``wait``/``describe``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Final
 
 import pytest
 
-from core.events.base import RecordedEvent
-from metalstream import settings, wiring
-from metalstream.controlplane import run_control_plane
 from metalstream.devstack.ironic import IronicHarness
 from metalstream.devstack.kube import KubeApiServer
 from metalstream.devstack.nats import NatsServer
 from tests.kube import Kubectl
+from tests.metalstream.fleet import unique_mac
+from tests.metalstream.kube_plane import (
+    PASSWORD,
+    WAIT,
+    control_plane,
+    host_history,
+    host_manifests,
+    host_object,
+    new_namespace,
+    plane_config,
+    wait_state,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300, func_only=True)]
-
-PASSWORD: Final = "Kube-e2e-pw-93d1"
-WAIT: Final = "120s"
-
-
-def _config(nats: NatsServer, ironic: IronicHarness, kube: KubeApiServer) -> settings.Settings:
-    return settings.load(
-        {},
-        {
-            "nats": {"urls": [nats.url]},
-            "ironic": {"url": ironic.url, "fake_deploy": True, "short_requeue": 0.2, "long_requeue": 0.4},
-            "kube": {"kubeconfig": str(kube.kubeconfig), "install_crds": True},
-            "observability": {"host": "127.0.0.1", "port": 0},
-        },
-    )
-
-
-@contextlib.asynccontextmanager
-async def control_plane(config: settings.Settings) -> AsyncIterator[asyncio.Task[None]]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(run_control_plane(config, ready=ready), name="control-plane")
-    try:
-        async with asyncio.timeout(90):
-            waiter = asyncio.create_task(ready.wait())
-            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if task in done:
-                waiter.cancel()
-                task.result()  # raises what stopped it
-                pytest.fail("the control plane stopped before it was ready")
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def _manifests(namespace: str, name: str, *, mac: str, image: str | None = None, secret: bool = True) -> str:
-    docs: list[dict[str, Any]] = []
-    if secret:
-        docs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": f"{name}-bmc-secret", "namespace": namespace},
-                "type": "Opaque",
-                "stringData": {"username": "admin", "password": PASSWORD},
-            }
-        )
-    spec: dict[str, Any] = {
-        "online": True,
-        "bootMACAddress": mac,
-        "bootMode": "UEFI",
-        "bmc": {"address": f"fake-hardware://{name}", "credentialsName": f"{name}-bmc-secret"},
-        "rootDeviceHints": {"deviceName": "/dev/sda"},
-    }
-    if image is not None:
-        spec["image"] = {"url": image, "checksum": "0" * 64, "checksumType": "sha256", "format": "qcow2"}
-    docs.append(
-        {
-            "apiVersion": "metal3.io/v1alpha1",
-            "kind": "BareMetalHost",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"rack": "r7"}},
-            "spec": spec,
-        }
-    )
-    return "\n---\n".join(json.dumps(d) for d in docs)
-
-
-def _mac() -> str:
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in uuid.uuid4().bytes[:3])
-
-
-async def _namespace(kubectl: Kubectl) -> str:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    await kubectl.run("create", "namespace", name)
-    return name
-
-
-async def _state(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
-    result = await kubectl.run("get", "bmh", "-n", namespace, name, "-o", "json")
-    obj: dict[str, Any] = json.loads(result.stdout)
-    return obj
-
-
-async def _wait_state(kubectl: Kubectl, namespace: str, name: str, state: str) -> None:
-    await kubectl.run(
-        "wait",
-        "-n",
-        namespace,
-        f"bmh/{name}",
-        f"--for=jsonpath={{.status.provisioning.state}}={state}",
-        f"--timeout={WAIT}",
-        limit=150,
-    )
-
-
-async def _history(config: settings.Settings, host_id: str) -> list[RecordedEvent]:
-    async with wiring.event_store(config) as store:
-        return await wiring.load_history(store, "host", host_id)
 
 
 async def test_a_metal3_host_goes_from_kubectl_apply_to_provisioned_and_away(
     kubectl: Kubectl, kube_apiserver: KubeApiServer, ironic: IronicHarness, tmp_path: Path
 ) -> None:
-    namespace = await _namespace(kubectl)
+    namespace = await new_namespace(kubectl)
     async with NatsServer(tmp_path / "nats") as nats:
-        config = _config(nats, ironic, kube_apiserver)
+        config = plane_config(nats, ironic, kube_apiserver)
         async with control_plane(config):
-            await kubectl.run("apply", "-f", "-", stdin=_manifests(namespace, "worker-0", mac=_mac()))
-            await _wait_state(kubectl, namespace, "worker-0", "available")
+            await kubectl.run(
+                "apply", "-f", "-", stdin=host_manifests(namespace, "worker-0", mac=unique_mac())
+            )
+            await wait_state(kubectl, namespace, "worker-0", "available")
 
             table = await kubectl.run("get", "bmh", "-n", namespace)
             header = table.stdout.splitlines()[0].split()
@@ -150,8 +57,8 @@ async def test_a_metal3_host_goes_from_kubectl_apply_to_provisioned_and_away(
             await kubectl.run(
                 "patch", "bmh", "-n", namespace, "worker-0", "--type=merge", "-p", json.dumps(patch)
             )
-            await _wait_state(kubectl, namespace, "worker-0", "provisioned")
-            obj = await _state(kubectl, namespace, "worker-0")
+            await wait_state(kubectl, namespace, "worker-0", "provisioned")
+            obj = await host_object(kubectl, namespace, "worker-0")
             assert obj["status"]["provisioning"]["image"]["url"] == image_1
             assert obj["status"]["operationalStatus"] == "OK"
             assert obj["status"]["poweredOn"] is True
@@ -185,7 +92,7 @@ async def test_a_metal3_host_goes_from_kubectl_apply_to_provisioned_and_away(
                 f"--timeout={WAIT}",
                 limit=150,
             )
-            await _wait_state(kubectl, namespace, "worker-0", "provisioned")
+            await wait_state(kubectl, namespace, "worker-0", "provisioned")
 
             await kubectl.run("delete", "bmh", "-n", namespace, "worker-0", "--wait=false")
             await kubectl.run(
@@ -200,7 +107,7 @@ async def test_a_metal3_host_goes_from_kubectl_apply_to_provisioned_and_away(
             )
             assert "baremetalhost.metal3.io/secret" not in (secret["metadata"].get("finalizers") or [])
 
-        history = await _history(config, f"{namespace}/worker-0")
+        history = await host_history(config, f"{namespace}/worker-0")
         kinds = [type(r.event).__name__ for r in history]
         assert kinds.count("ProvisioningCompleted") == 2
         assert kinds[-1] == "HostDeleted"
@@ -210,13 +117,13 @@ async def test_a_metal3_host_goes_from_kubectl_apply_to_provisioned_and_away(
 async def test_the_flow_survives_a_control_plane_restart_without_a_second_deploy(
     kubectl: Kubectl, kube_apiserver: KubeApiServer, ironic: IronicHarness, tmp_path: Path
 ) -> None:
-    namespace = await _namespace(kubectl)
+    namespace = await new_namespace(kubectl)
     async with NatsServer(tmp_path / "nats") as nats:
-        config = _config(nats, ironic, kube_apiserver)
+        config = plane_config(nats, ironic, kube_apiserver)
         image = "http://127.0.0.1:1/os-restart.qcow2"
         async with control_plane(config):
             await kubectl.run(
-                "apply", "-f", "-", stdin=_manifests(namespace, "worker-r", mac=_mac(), image=image)
+                "apply", "-f", "-", stdin=host_manifests(namespace, "worker-r", mac=unique_mac(), image=image)
             )
             await kubectl.run(
                 "wait",
@@ -229,12 +136,12 @@ async def test_the_flow_survives_a_control_plane_restart_without_a_second_deploy
             )
         # Killed mid-provisioning; a new control plane picks up from the log and from Ironic.
         async with control_plane(config):
-            await _wait_state(kubectl, namespace, "worker-r", "provisioned")
+            await wait_state(kubectl, namespace, "worker-r", "provisioned")
             await kubectl.run("delete", "bmh", "-n", namespace, "worker-r", "--wait=false")
             await kubectl.run(
                 "wait", "-n", namespace, "bmh/worker-r", "--for=delete", f"--timeout={WAIT}", limit=150
             )
-        kinds = [type(r.event).__name__ for r in await _history(config, f"{namespace}/worker-r")]
+        kinds = [type(r.event).__name__ for r in await host_history(config, f"{namespace}/worker-r")]
         assert kinds.count("ProvisioningAttemptStarted") == 1
         assert kinds.count("ProvisioningCompleted") == 1
 
@@ -242,19 +149,24 @@ async def test_the_flow_survives_a_control_plane_restart_without_a_second_deploy
 async def test_bad_manifests_are_refused_or_end_in_a_clear_status_error(
     kubectl: Kubectl, kube_apiserver: KubeApiServer, ironic: IronicHarness, tmp_path: Path
 ) -> None:
-    namespace = await _namespace(kubectl)
-    bad_mac = _manifests(namespace, "bad-mac", mac="not-a-mac", secret=False)
+    namespace = await new_namespace(kubectl)
+    bad_mac = host_manifests(namespace, "bad-mac", mac="not-a-mac", secret=False)
     refused = await kubectl.run("apply", "-f", "-", stdin=bad_mac, check=False)
     assert refused.returncode != 0
     assert "bootMACAddress" in refused.stderr
-    bad_enum = _manifests(namespace, "bad-mode", mac=_mac(), secret=False).replace('"UEFI"', '"BIOS"')
+    bad_enum = host_manifests(namespace, "bad-mode", mac=unique_mac(), secret=False).replace(
+        '"UEFI"', '"BIOS"'
+    )
     refused = await kubectl.run("apply", "-f", "-", stdin=bad_enum, check=False)
     assert refused.returncode != 0
     assert "bootMode" in refused.stderr
 
-    async with NatsServer(tmp_path / "nats") as nats, control_plane(_config(nats, ironic, kube_apiserver)):
+    async with (
+        NatsServer(tmp_path / "nats") as nats,
+        control_plane(plane_config(nats, ironic, kube_apiserver)),
+    ):
         await kubectl.run(
-            "apply", "-f", "-", stdin=_manifests(namespace, "no-secret", mac=_mac(), secret=False)
+            "apply", "-f", "-", stdin=host_manifests(namespace, "no-secret", mac=unique_mac(), secret=False)
         )
         await kubectl.run(
             "wait",
@@ -265,17 +177,17 @@ async def test_bad_manifests_are_refused_or_end_in_a_clear_status_error(
             f"--timeout={WAIT}",
             limit=150,
         )
-        obj = await _state(kubectl, namespace, "no-secret")
+        obj = await host_object(kubectl, namespace, "no-secret")
         assert "no-secret-bmc-secret" in obj["status"]["errorMessage"]
         assert obj["status"]["operationalStatus"] == "error"
 
         # Fixing it (creating the Secret) recovers the host without touching the BareMetalHost.
-        secret_only = _manifests(namespace, "no-secret", mac=_mac()).split("\n---\n")[0]
+        secret_only = host_manifests(namespace, "no-secret", mac=unique_mac()).split("\n---\n")[0]
         await kubectl.run("apply", "-f", "-", stdin=secret_only)
-        await _wait_state(kubectl, namespace, "no-secret", "available")
-        assert (await _state(kubectl, namespace, "no-secret"))["status"]["operationalStatus"] == "OK"
+        await wait_state(kubectl, namespace, "no-secret", "available")
+        assert (await host_object(kubectl, namespace, "no-secret"))["status"]["operationalStatus"] == "OK"
 
-        bad_url = _manifests(namespace, "bad-url", mac=_mac()).replace(
+        bad_url = host_manifests(namespace, "bad-url", mac=unique_mac()).replace(
             "fake-hardware://bad-url", "gopher://10.0.0.1"
         )
         await kubectl.run("apply", "-f", "-", stdin=bad_url)
@@ -288,7 +200,7 @@ async def test_bad_manifests_are_refused_or_end_in_a_clear_status_error(
             f"--timeout={WAIT}",
             limit=150,
         )
-        obj = await _state(kubectl, namespace, "bad-url")
+        obj = await host_object(kubectl, namespace, "bad-url")
         assert "gopher" in obj["status"]["errorMessage"]
         for name in ("no-secret", "bad-url"):
             await kubectl.run("delete", "bmh", "-n", namespace, name, "--wait=false")

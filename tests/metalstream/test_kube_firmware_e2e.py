@@ -16,15 +16,15 @@ from metalstream.devstack.ironic import IronicHarness
 from metalstream.devstack.kube import KubeApiServer
 from metalstream.devstack.nats import NatsServer
 from tests.kube import Kubectl
-from tests.metalstream.test_kube_e2e import (
+from tests.metalstream.fleet import unique_mac
+from tests.metalstream.kube_plane import (
     WAIT,
-    _config,
-    _history,
-    _mac,
-    _manifests,
-    _namespace,
-    _wait_state,
     control_plane,
+    host_history,
+    host_manifests,
+    new_namespace,
+    plane_config,
+    wait_state,
 )
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300, func_only=True)]
@@ -56,15 +56,15 @@ async def _wait_hfs_setting(kubectl: Kubectl, namespace: str, name: str, setting
 async def test_host_firmware_settings_are_applied_by_preparing_and_shown_in_status(
     kubectl: Kubectl, kube_apiserver: KubeApiServer, ironic: IronicHarness, tmp_path: Path
 ) -> None:
-    namespace = await _namespace(kubectl)
+    namespace = await new_namespace(kubectl)
     async with NatsServer(tmp_path / "nats") as nats:
-        config = _config(nats, ironic, kube_apiserver)
+        config = plane_config(nats, ironic, kube_apiserver)
         async with control_plane(config):
-            manifests = _manifests(namespace, "fw-0", mac=_mac())
+            manifests = host_manifests(namespace, "fw-0", mac=unique_mac())
             hfs = _hfs(namespace, "fw-0", {"ProcTurboMode": "Disabled", "NumCores": 8})
             await kubectl.run("apply", "-f", "-", stdin=f"{manifests}\n---\n{hfs}")
             await _wait_hfs_setting(kubectl, namespace, "fw-0", "ProcTurboMode", "Disabled")
-            await _wait_state(kubectl, namespace, "fw-0", "available")
+            await wait_state(kubectl, namespace, "fw-0", "available")
             shown = json.loads(
                 (await kubectl.run("get", "hfs", "-n", namespace, "fw-0", "-o", "json")).stdout
             )
@@ -77,9 +77,9 @@ async def test_host_firmware_settings_are_applied_by_preparing_and_shown_in_stat
                 "patch", "hfs", "-n", namespace, "fw-0", "--type=merge", "-p", json.dumps(patch)
             )
             await _wait_hfs_setting(kubectl, namespace, "fw-0", "ProcTurboMode", "Enabled")
-            await _wait_state(kubectl, namespace, "fw-0", "available")
+            await wait_state(kubectl, namespace, "fw-0", "available")
 
-        history = await _history(config, f"{namespace}/fw-0")
+        history = await host_history(config, f"{namespace}/fw-0")
         prepared = [r.event for r in history if isinstance(r.event, ev.PreparationCompleted)]
         assert prepared[-1].firmware_settings == {"ProcTurboMode": "Enabled", "NumCores": "8"}
         assert [e.firmware_settings.get("ProcTurboMode") for e in prepared if e.firmware_settings] == [
