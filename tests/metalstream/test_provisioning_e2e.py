@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Final
 
 import msgspec
 import pytest
 import structlog
 
-from adapters.ironic import wire
 from adapters.ironic.client import IronicClient
 from adapters.ironic.errors import IronicNotFound
 from adapters.ironic.provisioning import ProvisionerSettings
@@ -28,6 +27,7 @@ from metalstream.provisioning.observations import ACTOR
 from metalstream.provisioning.running import run_provisioner
 from metalstream.provisioning.static_secrets import StaticHostSecrets
 from tests.adapters.ironic.conftest import endpoint_for, provision_transitions
+from tests.adapters.ironic.spy import SpyClient
 from tests.metalstream.fleet import (
     NAMESPACE,
     PASSWORD,
@@ -160,40 +160,6 @@ async def test_hosts_are_provisioned_reprovisioned_and_deleted_through_jetstream
     assert not [entry for entry in logs if entry["log_level"] == "error"]
 
 
-class DeployTrap(IronicClient):
-    """Records provision-state targets; with ``hang``, never returns from starting a deploy."""
-
-    def __init__(self, harness: IronicHarness, *, hang: bool = False) -> None:
-        super().__init__(endpoint_for(harness))
-        self.targets: list[str] = []
-        self.deploy_started = asyncio.Event()
-        self._hang = hang
-
-    async def set_provision_state(
-        self,
-        ident: str,
-        target: wire.ProvisionTarget,
-        *,
-        configdrive: wire.ConfigDrive | None = None,
-        clean_steps: Sequence[wire.Step] | None = None,
-        deploy_steps: Sequence[wire.Step] | None = None,
-        service_steps: Sequence[wire.Step] | None = None,
-    ) -> None:
-        await super().set_provision_state(
-            ident,
-            target,
-            configdrive=configdrive,
-            clean_steps=clean_steps,
-            deploy_steps=deploy_steps,
-            service_steps=service_steps,
-        )
-        self.targets.append(target)
-        if target == "active":
-            self.deploy_started.set()
-            if self._hang:
-                await asyncio.Event().wait()  # the process "dies" here, before recording anything
-
-
 async def test_a_provisioner_cancelled_mid_deploy_is_replaced_and_deploys_each_image_once(
     nats_store: JetStreamEventStore, ironic: IronicHarness
 ) -> None:
@@ -206,7 +172,7 @@ async def test_a_provisioner_cancelled_mid_deploy_is_replaced_and_deploys_each_i
         if number == 2:
             await user.apply("restart-0", host_spec("fake-hardware://restart-0", image_number=2, mac=mac))
         async with (
-            DeployTrap(ironic, hang=True) as doomed,
+            SpyClient(endpoint_for(ironic), hang_after_deploy=True) as doomed,
             background(provisioner=provisioner(nats_store, doomed, secrets)),
         ):
             async with asyncio.timeout(60):
@@ -217,7 +183,7 @@ async def test_a_provisioner_cancelled_mid_deploy_is_replaced_and_deploys_each_i
 
         watcher = HostWatcher(nats_store)
         async with (
-            DeployTrap(ironic) as survivor,
+            SpyClient(endpoint_for(ironic)) as survivor,
             background(provisioner=provisioner(nats_store, survivor, secrets), watcher=watcher.runner.run()),
         ):
             done = await watcher.until_host(

@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
-from adapters.ironic import wire
 from adapters.ironic.client import IronicClient
 from core.events.host_values import Image
 from metalstream.devstack.ironic import IronicHarness
 from tests.adapters.ironic.conftest import endpoint_for, provision_transitions
+from tests.adapters.ironic.spy import SpyClient
 from tests.adapters.ironic.world import PS, World, fake_spec
 
 IMAGE = Image(url="http://127.0.0.1:1/os.qcow2", checksum="4" * 64, checksum_type="sha256")
-
-
-class SpyClient(IronicClient):
-    """Records provision-state targets; can hang forever right after starting a deploy."""
-
-    def __init__(self, *args: object, hang_after_deploy: bool = False, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.targets: list[str] = []
-        self.deploy_started = asyncio.Event()
-        self._hang = hang_after_deploy
-
-    async def set_provision_state(
-        self,
-        ident: str,
-        target: wire.ProvisionTarget,
-        *,
-        configdrive: wire.ConfigDrive | None = None,
-        clean_steps: Sequence[wire.Step] | None = None,
-        deploy_steps: Sequence[wire.Step] | None = None,
-        service_steps: Sequence[wire.Step] | None = None,
-    ) -> None:
-        await super().set_provision_state(
-            ident,
-            target,
-            configdrive=configdrive,
-            clean_steps=clean_steps,
-            deploy_steps=deploy_steps,
-            service_steps=service_steps,
-        )
-        self.targets.append(target)
-        if target == "active":
-            self.deploy_started.set()
-            if self._hang:
-                await asyncio.Event().wait()  # the process "dies" here: never returns
 
 
 async def test_provisioner_killed_mid_deploy_converges_without_a_second_deploy(
