@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from nats.aio.client import Client
 
-from adapters.nats import wire
+from adapters.nats import rawconn, wire
 from adapters.nats.eventstore import JetStreamEventStore
 from adapters.nats.rawconn import ConnectOptions, HandshakeRefused, RawConnection
 from core.errors import StoreUnavailable
@@ -275,11 +275,14 @@ class Cutter:
 
     A server that stops closes its connections, but a reader notices only after taking what its
     socket buffers already hold, which for a short log can be all of it. Cutting the read right
-    away makes sure the reader has to start over.
+    away makes sure the reader has to start over. Reads are also made small (4 KiB instead of
+    1 MiB): with the usual chunk one read can hold the whole test log, and a reader that never
+    comes back to the socket is never cut (CI saw exactly that once).
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.armed = False
+        monkeypatch.setattr(rawconn, "_CHUNK", 4096)
         original = RawConnection.read
 
         async def read(connection: RawConnection, *, within: float) -> bytes:
