@@ -30,6 +30,7 @@ import structlog
 
 from adapters.ironic.client import IronicClient
 from adapters.k8s import crd_install, errors, objects
+from adapters.k8s.capm3 import capi
 from adapters.k8s.connection import Connection, ConnectionSettings, connect
 from adapters.k8s.resources import SECRETS
 from adapters.nats.eventstore import JetStreamEventStore
@@ -129,12 +130,19 @@ async def run_control_plane(
             namespace=config.kube.namespace,
             concurrency=config.kube.concurrency,
         )
+        capi_resources = await capi.discover(conn)
+        log.info(
+            "Cluster API",
+            served=capi_resources is not None,
+            version=capi_resources.machines.version if capi_resources else None,
+        )
         capm3 = MachineControllerService(
             conn=conn,
             store=store,
             host_handler=handler,
             namespace=config.kube.namespace,
             concurrency=config.kube.concurrency,
+            capi_resources=capi_resources,
         )
         host_metrics = HostMetrics(metrics, population=lambda: [r.state for r in controller.view.all()])
         controller.observers.append(

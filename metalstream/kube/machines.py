@@ -11,6 +11,10 @@ service; hosts are claimed and released on the host aggregate through a handler 
 shared with the BareMetalHost controller. A private hosts view follows the log so that a host
 recorded as provisioned or available re-queues the machine waiting for it, and so that a host
 state written by another process is never decided on from this process's stale cache.
+
+When Cluster API is installed (``capi``, found by discovery in the composition root), CAPI
+Machines and Clusters are watched too: a Machine's bootstrap data appearing, or a Cluster being
+paused or unpaused, re-queues the Metal3Machines it concerns.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any, Final, Generic, TypeVar
 
 import structlog
 
+from adapters.k8s.capm3 import capi
+from adapters.k8s.capm3.capi import CapiResources
 from adapters.k8s.capm3.cluster import InformerCache, KubeCapm3
 from adapters.k8s.capm3.clusters import ClusterController
 from adapters.k8s.capm3.datas import DataController
@@ -28,6 +34,7 @@ from adapters.k8s.capm3.machines import MachineController
 from adapters.k8s.capm3.manifests import meta_of, ref_name
 from adapters.k8s.capm3.names import (
     CLAIMS,
+    CLUSTER_LABEL,
     CLUSTERS,
     DATA_NAME_LABEL,
     DATAS,
@@ -100,7 +107,9 @@ class MachineControllerService:
         namespace: str | None = None,
         concurrency: int = 4,
         no_host_retry: float = NO_HOST_RETRY,
+        capi_resources: CapiResources | None = None,
     ) -> None:
+        self.capi = capi_resources
         self.host_handler = host_handler or CommandHandler(store, hosts.DEFINITION)
         self.machine_handler = CommandHandler(store, machines.DEFINITION)
         self.template_handler = CommandHandler(store, data_templates.DEFINITION)
@@ -128,9 +137,21 @@ class MachineControllerService:
             ),
             IPADDRESSES: Informer(conn, IPADDRESSES, handler=self._ipaddress_changed, namespace=namespace),
         }
+        if capi_resources is not None:
+            self.informers[capi_resources.machines] = Informer(
+                conn, capi_resources.machines, handler=self._capi_machine_changed, namespace=namespace
+            )
+            self.informers[capi_resources.clusters] = Informer(
+                conn, capi_resources.clusters, handler=self._capi_cluster_changed, namespace=namespace
+            )
         cache = InformerCache(self.informers)
         self.machines = MachineController(
-            HandlerCommands(self.machine_handler), host_commands, kube, cache, no_host_retry=no_host_retry
+            HandlerCommands(self.machine_handler),
+            host_commands,
+            kube,
+            cache,
+            no_host_retry=no_host_retry,
+            capi_resources=capi_resources,
         )
         self.templates = TemplateController(template_commands, kube)
         self.claims = ClaimController(template_commands, kube, cache)
@@ -258,6 +279,18 @@ class MachineControllerService:
             annotation = meta_of(machine).annotations.get(HOST_ANNOTATION)
             if annotation is None or annotation == key:
                 self._machine_changed(machine_key)
+
+    def _capi_machine_changed(self, key: str) -> None:
+        namespace, _, name = key.partition("/")
+        for machine_key, machine in self.informers[MACHINES].cache.items():
+            if machine_key.startswith(f"{namespace}/") and capi.owner_name(machine) == name:
+                self._add(MACHINES, machine_key)
+
+    def _capi_cluster_changed(self, key: str) -> None:
+        namespace, _, name = key.partition("/")
+        for machine_key, machine in self.informers[MACHINES].cache.items():
+            if machine_key.startswith(f"{namespace}/") and meta_of(machine).labels.get(CLUSTER_LABEL) == name:
+                self._add(MACHINES, machine_key)
 
     def _ipclaim_changed(self, key: str) -> None:
         claim = self.informers[IPCLAIMS].get(key)

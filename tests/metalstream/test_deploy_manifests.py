@@ -96,6 +96,13 @@ CREATES: Final = {
     ("", "secrets"): frozenset({"create", "delete"}),
 }
 
+READS: Final = {
+    # Cluster API's own objects, read only: a Machine's bootstrap data Secret, its control plane or
+    # deployment (node reuse) and failure domain; a Cluster's pause and deletion.
+    ("cluster.x-k8s.io", "machines"): frozenset({"get", "list", "watch"}),
+    ("cluster.x-k8s.io", "clusters"): frozenset({"get", "list", "watch"}),
+}
+
 CORE_PERMISSIONS: Final = {
     # BMC credentials Secrets: read them, label them environment.metal3.io=baremetal and hold a
     # finalizer while a host uses them (update/patch), as BMO does. (Rendered data Secrets are
@@ -115,7 +122,7 @@ def expected_cluster_permissions() -> set[tuple[str, str, str]]:
                 wanted |= {(group, f"{plural}/status", verb) for verb in STATUS}
             if finalizer:
                 wanted |= {(group, f"{plural}/finalizers", verb) for verb in FINALIZERS}
-    for table in (CORE_PERMISSIONS, CREATES):
+    for table in (CORE_PERMISSIONS, CREATES, READS):
         for (group, plural), verbs in table.items():
             wanted |= {(group, plural, verb) for verb in verbs}
     return wanted

@@ -19,7 +19,7 @@ from msgspec.structs import replace
 
 from adapters.k8s.capm3.manifests import MachineObject, meta_of
 from adapters.k8s.capm3.names import CLUSTER_LABEL, MACHINES
-from core.aggregates.host_selection import HostCandidate, candidate_from_host
+from core.aggregates.host_selection import NODE_REUSE_LABEL, HostCandidate, candidate_from_host
 from core.aggregates.host_state import HostState
 from core.aggregates.machine_state import MachineState
 from core.events.host_values import ConsumerRef, ProvisioningState
@@ -122,9 +122,15 @@ def association_patch(
     patch: dict[str, Any] = {}
     if want:
         patch["spec"] = want
+    labels: dict[str, str | None] = {}
     cluster = machine.meta.labels.get(CLUSTER_LABEL)
-    if cluster and meta_of(host).labels.get(CLUSTER_LABEL) != cluster:
-        patch["metadata"] = {"labels": {CLUSTER_LABEL: cluster}}
+    host_labels = meta_of(host).labels
+    if cluster and host_labels.get(CLUSTER_LABEL) != cluster:
+        labels[CLUSTER_LABEL] = cluster
+    if NODE_REUSE_LABEL in host_labels:
+        labels[NODE_REUSE_LABEL] = None  # the reservation is used up (CAPM3 drops it too)
+    if labels:
+        patch["metadata"] = {"labels": labels}
     return patch or None
 
 
@@ -141,13 +147,26 @@ def deprovision_patch(host: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"spec": want} if want else None
 
 
-def release_patch(host: Mapping[str, Any], machine: MachineObject) -> dict[str, Any] | None:
-    """Remove the consumer reference (and the cluster label) once the host is deprovisioned."""
+def release_patch(
+    host: Mapping[str, Any], machine: MachineObject, *, reuse_owner: str | None = None
+) -> dict[str, Any] | None:
+    """Remove the consumer reference (and the cluster label) once the host is deprovisioned.
+
+    With ``reuse_owner`` (node reuse), the host is labelled as reserved for that
+    KubeadmControlPlane or MachineDeployment, in the same patch as the consumer goes, so no other
+    machine can see the host free and unreserved in between.
+    """
     patch: dict[str, Any] = {}
     if is_consumer(host, machine):
         patch["spec"] = {"consumerRef": None}
-    if CLUSTER_LABEL in meta_of(host).labels:
-        patch["metadata"] = {"labels": {CLUSTER_LABEL: None}}
+    host_labels = meta_of(host).labels
+    labels: dict[str, str | None] = {}
+    if CLUSTER_LABEL in host_labels:
+        labels[CLUSTER_LABEL] = None
+    if reuse_owner and host_labels.get(NODE_REUSE_LABEL) != reuse_owner:
+        labels[NODE_REUSE_LABEL] = reuse_owner
+    if labels:
+        patch["metadata"] = {"labels": labels}
     return patch or None
 
 

@@ -14,26 +14,37 @@ Once the host is provisioned the machine records it, sets ``spec.providerID`` an
 Deletion undoes it in order: the host's image and data are cleared (deprovisioning), the machine
 waits until the host is no longer busy, then drops ``spec.consumerRef``, releases the host on its
 aggregate, deletes the data claim and finally removes its finalizer.
+
+Under Cluster API (``capi``) the owning Machine gives the bootstrap data when the Metal3Machine
+has no ``spec.userData``, its failure domain, and the control plane or deployment a released
+host is reserved for when the Metal3MachineTemplate asks for node reuse; a paused Cluster (or a
+paused annotation) stops the machine's reconcile and pauses its host with CAPM3's annotation
+value, removed again on unpause (a user's own pause is left alone).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import structlog
 
-from adapters.k8s.capm3 import hostspec
+from adapters.k8s.capm3 import capi, hostspec
+from adapters.k8s.capm3.capi import CapiResources, OwnerMachine
 from adapters.k8s.capm3.manifests import MachineObject, ManifestProblem, read_machine
 from adapters.k8s.capm3.names import (
     CLAIMS,
     CLUSTER_LABEL,
     DATAS,
     HOST_ANNOTATION,
+    HOST_PAUSED_ANNOTATION,
+    HOST_PAUSED_BY_CAPM3,
     HOSTS,
     MACHINE_FINALIZER,
+    MACHINE_TEMPLATES,
     MACHINES,
     NO_HOST_RETRY,
 )
@@ -58,6 +69,20 @@ CLAIM_ATTEMPTS: Final = 8
 """Hosts tried per reconcile when others keep winning them."""
 
 
+@dataclass(frozen=True, slots=True)
+class CapiContext:
+    """What the machine's CAPI owner and Cluster say, read from the cache."""
+
+    owner: OwnerMachine | None
+    """The owner, once it is cached."""
+    paused: bool
+    cluster_deleting: bool
+
+    @property
+    def bootstrap_secret(self) -> str:
+        return self.owner.bootstrap_secret if self.owner is not None else ""
+
+
 class MachineController:
     """Reconciles Metal3Machine objects; ``reconcile`` is called by the work queue."""
 
@@ -71,7 +96,9 @@ class MachineController:
         no_host_retry: float = NO_HOST_RETRY,
         clock: Callable[[], datetime] | None = None,
         roll: Callable[[], float] | None = None,
+        capi_resources: CapiResources | None = None,
     ) -> None:
+        self._capi = capi_resources
         self._machines = machines
         self._hosts = hosts
         self._kube = kube
@@ -92,25 +119,104 @@ class MachineController:
             await self._warn(obj, key, "InvalidConfiguration", str(problem))
             return DONE
         state = await self._machines.state(key)
+        context = self._context(obj, machine)
+        await self._pause_host(machine, state, paused=context.paused)
+        if context.paused:
+            await self._kube.write_status(
+                MACHINES, obj, machine_status(state, obj.get("status") or {}, self._clock(), paused=True)
+            )
+            return DONE
         if machine.meta.deleting:
-            return await self._delete(obj, machine, state)
+            return await self._delete(obj, machine, state, context)
         if MACHINE_FINALIZER not in machine.meta.finalizers:
             await self._kube.set_finalizer(MACHINES, obj, MACHINE_FINALIZER, present=True)
         applied = await self._apply(obj, machine, state)
         if applied is None:
             return DONE
         state = applied
-        waiting, result = "", DONE
+        waiting, reason, result = "", "WaitingForHost", DONE
         if state.host is None:
-            state, waiting, result = await self._associate(obj, machine, state)
+            state, waiting, result = await self._associate(obj, machine, state, context)
+            if state.host is None and not self._bootstrap(state, context):
+                reason = "WaitingForBootstrapData"
         if state.host is not None:
             state, waiting = await self._data(obj, machine, state)
             await self._update_host(machine, state)
             state = await self._observe_host(obj, machine, state)
-        await self._kube.write_status(
-            MACHINES, obj, machine_status(state, obj.get("status") or {}, self._clock(), waiting=waiting)
-        )
+        status = machine_status(state, obj.get("status") or {}, self._clock(), waiting=waiting, reason=reason)
+        await self._kube.write_status(MACHINES, obj, status)
         return result
+
+    # -- Cluster API ---------------------------------------------------------------------------------
+
+    def _context(self, obj: Mapping[str, Any], machine: MachineObject) -> CapiContext:
+        owner_name = capi.owner_name(obj)
+        if self._capi is None:
+            paused = capi.is_paused(None, obj)
+            return CapiContext(owner=None, paused=paused, cluster_deleting=False)
+        namespace = machine.meta.namespace
+        owner_obj = (
+            None if owner_name is None else self._cache.get(self._capi.machines, f"{namespace}/{owner_name}")
+        )
+        owner = None if owner_obj is None else capi.read_owner(owner_obj)
+        cluster_name = machine.meta.labels.get(CLUSTER_LABEL) or (owner.cluster if owner else "")
+        cluster = (
+            self._cache.get(self._capi.clusters, f"{namespace}/{cluster_name}") if cluster_name else None
+        )
+        return CapiContext(
+            owner=owner,
+            paused=capi.is_paused(cluster, obj),
+            cluster_deleting=capi.is_deleting(cluster),
+        )
+
+    def _bootstrap(self, state: MachineState, context: CapiContext) -> str:
+        """The user data Secret: the machine's own, else its CAPI Machine's bootstrap data."""
+        own = state.spec.user_data.name if state.spec.user_data is not None else ""
+        return own or context.bootstrap_secret
+
+    def _bootstrap_wait(self, obj: Mapping[str, Any], context: CapiContext) -> str:
+        owner = capi.owner_name(obj)
+        if owner is None:
+            return "waiting for bootstrap data: set spec.userData to the user-data Secret"
+        if self._capi is None:
+            return (
+                f"waiting for bootstrap data: the owner Machine {owner} is a Cluster API object, but "
+                "the cluster.x-k8s.io API was not served when metalstream started; restart it after "
+                "installing Cluster API, or set spec.userData"
+            )
+        if context.owner is None:
+            return f"waiting for bootstrap data: the owner Machine {owner} was not found"
+        return f"waiting for bootstrap data: Machine {owner} has no spec.bootstrap.dataSecretName yet"
+
+    async def _pause_host(self, machine: MachineObject, state: MachineState, *, paused: bool) -> None:
+        """Pause the machine's host while the Cluster is paused; unpause only CAPM3's own pause."""
+        host_ref = state.host or machine.host
+        host = self._cache.get(HOSTS, str(host_ref)) if host_ref is not None else None
+        if host is None or not hostspec.is_consumer(host, machine):
+            return
+        current = ((host.get("metadata") or {}).get("annotations") or {}).get(HOST_PAUSED_ANNOTATION)
+        if paused and current is None:
+            value: str | None = HOST_PAUSED_BY_CAPM3
+        elif not paused and current == HOST_PAUSED_BY_CAPM3:
+            value = None
+        else:
+            return
+        await self._kube.patch(HOSTS, host, {"metadata": {"annotations": {HOST_PAUSED_ANNOTATION: value}}})
+        log.info(
+            "host pause follows the cluster", machine=machine.meta.key, host=str(host_ref), paused=paused
+        )
+
+    async def _reuse_owner(self, machine: MachineObject, context: CapiContext) -> str | None:
+        """The KCP or MachineDeployment the machine's host is reserved for, with node reuse on."""
+        if context.owner is None or context.owner.reuse_owner is None:
+            return None
+        template = machine.meta.annotations.get(capi.CLONED_FROM_NAME)
+        if not template:
+            return None
+        found = await self._kube.get(MACHINE_TEMPLATES, machine.meta.namespace, template)
+        if found is None or (found.get("spec") or {}).get("nodeReuse") is not True:
+            return None
+        return context.owner.reuse_owner
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -164,17 +270,19 @@ class MachineController:
         return states
 
     async def _associate(
-        self, obj: Mapping[str, Any], machine: MachineObject, state: MachineState
+        self, obj: Mapping[str, Any], machine: MachineObject, state: MachineState, context: CapiContext
     ) -> tuple[MachineState, str, Result]:
         meta = machine.meta
-        bootstrap = state.spec.user_data.name if state.spec.user_data is not None else ""
+        bootstrap = self._bootstrap(state, context)
         if not bootstrap:
-            return state, "waiting for bootstrap data: set spec.userData to the user-data Secret", DONE
+            return state, self._bootstrap_wait(obj, context), DONE
         placement = MachinePlacement(
             namespace=meta.namespace,
             name=meta.name,
             host_selector=state.spec.host_selector,
-            failure_domain=state.spec.failure_domain,
+            failure_domain=state.spec.failure_domain
+            or (context.owner.failure_domain if context.owner else ""),
+            node_reuse_owner=await self._reuse_owner(machine, context),
         )
         lost: set[str] = set()
         for _ in range(CLAIM_ATTEMPTS):
@@ -199,16 +307,25 @@ class MachineController:
                 )
                 lost.add(chosen.name)
                 continue
-            return await self._associated(
-                obj, machine, host_id, HostRef(namespace=chosen.namespace, name=chosen.name), bootstrap
-            )
+            host = HostRef(namespace=chosen.namespace, name=chosen.name)
+            reused = selection.reason == "node-reuse"
+            return await self._associated(obj, machine, host_id, host, bootstrap, reused=reused)
         return state, "every chosen host was taken by another machine", Result(requeue_after=0.0)
 
     async def _associated(
-        self, obj: Mapping[str, Any], machine: MachineObject, host_id: str, host: HostRef, bootstrap: str
+        self,
+        obj: Mapping[str, Any],
+        machine: MachineObject,
+        host_id: str,
+        host: HostRef,
+        bootstrap: str,
+        *,
+        reused: bool,
     ) -> tuple[MachineState, str, Result]:
         meta = machine.meta
-        command = cmd.AssociateHost(now=self._clock(), host=host, bootstrap_data_secret=bootstrap)
+        command = cmd.AssociateHost(
+            now=self._clock(), host=host, bootstrap_data_secret=bootstrap, via_node_reuse=reused
+        )
         new = await self._send(obj, meta.key, command)
         if new is None:
             try:
@@ -298,13 +415,16 @@ class MachineController:
 
     # -- deletion ------------------------------------------------------------------------------------
 
-    async def _delete(self, obj: Mapping[str, Any], machine: MachineObject, state: MachineState) -> Result:
+    async def _delete(
+        self, obj: Mapping[str, Any], machine: MachineObject, state: MachineState, context: CapiContext
+    ) -> Result:
         meta = machine.meta
         if state.exists and not state.deleted and state.uid == meta.uid:
             new = await self._send(obj, meta.key, cmd.RequestMachineDeletion(now=self._clock()))
             state = new or state
             if state.host is not None:
-                released = await self._release_host(obj, machine, state)
+                reuse = None if context.cluster_deleting else await self._reuse_owner(machine, context)
+                released = await self._release_host(obj, machine, state, reuse_owner=reuse)
                 if released is None:
                     await self._write_status(obj, state, "waiting for the host to be deprovisioned")
                     return DONE
@@ -327,7 +447,7 @@ class MachineController:
         )
 
     async def _release_host(
-        self, obj: Mapping[str, Any], machine: MachineObject, state: MachineState
+        self, obj: Mapping[str, Any], machine: MachineObject, state: MachineState, *, reuse_owner: str | None
     ) -> MachineState | None:
         """Deprovision and release the host; the new state, or None while the host is still busy."""
         assert state.host is not None  # noqa: S101 - callers check
@@ -345,7 +465,7 @@ class MachineController:
                 recorded.generation < generation or recorded.provisioning_state in hostspec.BUSY_STATES
             ):
                 return None  # the host's events bring us back
-            release = hostspec.release_patch(host, machine)
+            release = hostspec.release_patch(host, machine, reuse_owner=reuse_owner)
             if release is not None:
                 await self._kube.patch(HOSTS, host, release)
                 return None  # release on the aggregate once our cache shows the consumer gone
@@ -357,9 +477,12 @@ class MachineController:
             )
         except DomainError as refusal:
             log.info("host not released by this machine", machine=key, host=host_id, reason=str(refusal))
-        new = await self._send(obj, key, cmd.RecordHostReleased(now=self._clock()))
+        new = await self._send(
+            obj, key, cmd.RecordHostReleased(now=self._clock(), node_reuse_label=reuse_owner)
+        )
         if new is not None:
-            await self._kube.record(obj, "Normal", "Released", f"released BareMetalHost {host_id}")
+            reserved = f", reserved for {reuse_owner} (node reuse)" if reuse_owner else ""
+            await self._kube.record(obj, "Normal", "Released", f"released BareMetalHost {host_id}{reserved}")
         return new
 
 

@@ -10,12 +10,13 @@ from typing import Final
 
 from adapters.k8s.crds.capm3_clusters import METAL3CLUSTER
 from adapters.k8s.crds.capm3_data import METAL3DATA, METAL3DATACLAIM, METAL3DATATEMPLATE
-from adapters.k8s.crds.capm3_machines import METAL3MACHINE
+from adapters.k8s.crds.capm3_machines import METAL3MACHINE, METAL3MACHINETEMPLATE
 from adapters.k8s.crds.capm3_remediation import METAL3REMEDIATION
 from adapters.k8s.crds.ipam import IPADDRESS, IPCLAIM
 from adapters.k8s.crds.metal3io_host import BAREMETALHOST
 
 MACHINES: Final = METAL3MACHINE.resource
+MACHINE_TEMPLATES: Final = METAL3MACHINETEMPLATE.resource
 TEMPLATES: Final = METAL3DATATEMPLATE.resource
 CLAIMS: Final = METAL3DATACLAIM.resource
 DATAS: Final = METAL3DATA.resource
@@ -35,6 +36,9 @@ REMEDIATION_FINALIZER: Final = "metal3remediation.infrastructure.cluster.x-k8s.i
 
 HOST_ANNOTATION: Final = "metal3.io/BareMetalHost"
 """On a Metal3Machine: ``<namespace>/<host>`` of its BareMetalHost."""
+HOST_PAUSED_ANNOTATION: Final = "baremetalhost.metal3.io/paused"
+HOST_PAUSED_BY_CAPM3: Final = "metal3.io/capm3"
+"""The pause annotation's value when a paused Cluster put it there (only that value is removed)."""
 CLUSTER_LABEL: Final = "cluster.x-k8s.io/cluster-name"
 DATA_NAME_LABEL: Final = "infrastructure.cluster.x-k8s.io/data-name"
 POOL_NAME_LABEL: Final = "infrastructure.cluster.x-k8s.io/pool-name"

@@ -2,9 +2,10 @@
 
 The status is written in the storage (v1beta2) shape, ``initialization.provisioned`` and
 ``renderedData``, plus v1beta1's ``ready`` so ``kubectl get m3m`` through either version shows
-whether the machine is provisioned. Conditions are ``Ready``, ``AssociateBareMetalHost`` and
-``Metal3DataReady``; a condition keeps its ``lastTransitionTime`` while its status is unchanged,
-so a reconcile that changes nothing writes nothing.
+whether the machine is provisioned. Conditions are ``Ready``, ``AssociateBareMetalHost``,
+``Metal3DataReady`` and ``Paused`` (CAPI's contract for infrastructure machines); a condition
+keeps its ``lastTransitionTime`` while its status is unchanged, so a reconcile that changes
+nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def _ref(ref: Any) -> dict[str, Any] | None:
     return None if ref is None else msgspec.to_builtins(ref)
 
 
-def machine_conditions(state: MachineState, *, waiting: str = "") -> list[Condition]:
-    """The machine's conditions; ``waiting`` says what association or data waits for."""
+def machine_conditions(
+    state: MachineState, *, waiting: str = "", reason: str = "WaitingForHost", paused: bool = False
+) -> list[Condition]:
+    """The machine's conditions; ``waiting`` says what association or data waits for.
+
+    ``reason`` is the association's reason while it waits (``WaitingForBootstrapData`` before
+    there is anything to give the host, as in CAPM3).
+    """
     associated = state.host is not None
     needs_data = state.spec.data_template is not None
     data_ready = not needs_data or state.data_name is not None
@@ -68,7 +75,7 @@ def machine_conditions(state: MachineState, *, waiting: str = "") -> list[Condit
         Condition(
             "AssociateBareMetalHost",
             "True" if associated else "False",
-            "Associated" if associated else "WaitingForHost",
+            "Associated" if associated else reason,
             "" if associated else waiting,
         ),
     ]
@@ -86,18 +93,28 @@ def machine_conditions(state: MachineState, *, waiting: str = "") -> list[Condit
     elif state.provisioned:
         conditions.append(Condition("Ready", "True", "Ready"))
     else:
-        conditions.append(Condition("Ready", "False", "Provisioning" if associated else "WaitingForHost"))
+        conditions.append(Condition("Ready", "False", "Provisioning" if associated else reason))
+    conditions.append(
+        Condition("Paused", "True", "Paused", "the Cluster or the machine is paused")
+        if paused
+        else Condition("Paused", "False", "NotPaused")
+    )
     return conditions
 
 
 def machine_status(
-    state: MachineState, current: Mapping[str, Any], now: datetime, *, waiting: str = ""
+    state: MachineState,
+    current: Mapping[str, Any],
+    now: datetime,
+    *,
+    waiting: str = "",
+    reason: str = "WaitingForHost",
+    paused: bool = False,
 ) -> dict[str, Any]:
     """The status ``state`` implies, given the object's ``current`` status."""
+    wanted = machine_conditions(state, waiting=waiting, reason=reason, paused=paused)
     status: dict[str, Any] = {
-        "conditions": merge_conditions(
-            current.get("conditions") or [], machine_conditions(state, waiting=waiting), now
-        ),
+        "conditions": merge_conditions(current.get("conditions") or [], wanted, now),
         "lastUpdated": stamp(now),
         "initialization": {"provisioned": state.provisioned},
         "ready": state.provisioned,

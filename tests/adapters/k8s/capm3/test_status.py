@@ -59,7 +59,19 @@ def test_a_provisioned_machine_reports_ready_addresses_and_data() -> None:
     assert status["renderedData"] == {"name": "t-0", "namespace": "ns"}
     assert status["metaData"] == {"name": "m-metadata", "namespace": "ns"}
     assert status["userData"] == {"name": "ud", "namespace": "ns"}
-    assert all(c["status"] == "True" for c in status["conditions"])
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions.pop("Paused") == "False"
+    assert set(conditions.values()) == {"True"}
+
+
+def test_a_paused_machine_says_so_and_a_waiting_one_says_why() -> None:
+    status = machine_status(
+        MachineState(), {}, T0, waiting="no bootstrap data", reason="WaitingForBootstrapData", paused=True
+    )
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert (conditions["Paused"]["status"], conditions["Paused"]["reason"]) == ("True", "Paused")
+    associate = conditions["AssociateBareMetalHost"]
+    assert (associate["reason"], associate["message"]) == ("WaitingForBootstrapData", "no bootstrap data")
 
 
 @pytest.mark.parametrize(
