@@ -71,8 +71,15 @@ class EventStore(Protocol):
         """
         ...
 
-    async def load(self, key: AggregateKey, *, up_to_position: int | None = None) -> AggregateHistory:
-        """Read one aggregate's events, optionally only those at or before a global position."""
+    async def load(
+        self, key: AggregateKey, *, up_to_position: int | None = None, after: Revision | None = None
+    ) -> AggregateHistory:
+        """Read one aggregate's events, optionally only those at or before a global position.
+
+        With ``after`` (a revision this aggregate had), only the events appended since are read and
+        the returned revision counts on from it: a writer that lost a race catches up on what the
+        winner wrote instead of reading the whole history again.
+        """
         ...
 
     def read_all(

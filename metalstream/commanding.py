@@ -3,7 +3,7 @@
 One generic loop serves every aggregate type. Commands for one aggregate are serialised inside
 this process by a per-aggregate lock, so concurrent callers (the Kubernetes watcher, the
 provisioner, a CLI) queue instead of racing; optimistic concurrency in the store stays the guard
-across processes, and a conflict reloads the aggregate, decides again and retries.
+across processes, and a conflict reads what the other writer appended, decides again and retries.
 
 Live aggregates are cached with their revision. A cached state can only be stale if another
 process appended meanwhile; then the append conflicts (or, for a command the stale state would
@@ -108,8 +108,16 @@ class CommandHandler(Generic[S, C]):
             if lock is not None and not lock.locked():
                 del self._locks[evicted]
 
-    async def _reload(self, aggregate_id: str) -> _Entry[S]:
-        history = await self._store.load(self._key(aggregate_id))
+    async def _reload(self, aggregate_id: str, since: _Entry[S] | None = None) -> _Entry[S]:
+        """The aggregate as stored: read in full, or only what was appended after ``since``.
+
+        ``since`` is a state this handler folded from the store itself, so the events after its
+        revision are exactly what it lacks; a writer that lost a race on a long history (a busy
+        IP pool) then reads a few events instead of all of them.
+        """
+        history = await self._store.load(
+            self._key(aggregate_id), after=since.revision if since is not None else None
+        )
         for record in history.events:
             if isinstance(record.event, UndecodableEvent):
                 log.warning(
@@ -118,7 +126,8 @@ class CommandHandler(Generic[S, C]):
                     position=record.envelope.position,
                     reason=record.event.reason,
                 )
-        state = self._definition.fold([r.event for r in history.events])
+        start = since.state if since is not None else None
+        state = self._definition.fold([r.event for r in history.events], start)
         entry = _Entry(state=state, revision=history.revision)
         self._remember(aggregate_id, entry)
         return entry
@@ -167,11 +176,11 @@ class CommandHandler(Generic[S, C]):
                         raise
                     # The cached state may be behind another process's writes: a rejection
                     # only counts when the aggregate's current state rejects too.
-                    entry, fresh = await self._reload(aggregate_id), True
+                    entry, fresh = await self._reload(aggregate_id, entry), True
                     continue
                 if not events:
                     if confirm_unchanged and not fresh:
-                        entry, fresh = await self._reload(aggregate_id), True
+                        entry, fresh = await self._reload(aggregate_id, entry), True
                         continue
                     return Outcome(events=(), state=entry.state, revision=entry.revision)
                 new = self._wrap(events, context)
@@ -179,7 +188,7 @@ class CommandHandler(Generic[S, C]):
                     revision = await self._append(aggregate_id, new, entry.revision)
                 except ConcurrencyConflict:
                     self.conflicts += 1
-                    entry, fresh = await self._reload(aggregate_id), True
+                    entry, fresh = await self._reload(aggregate_id, entry), True
                     continue
                 state = entry.state
                 for event in events:

@@ -47,7 +47,7 @@ from adapters.nats.wire import RecordDecoder
 from core.events.base import NewEvent, RecordedEvent
 from core.events.codec import EventCodec
 from core.ids import AggregateKey
-from core.ports import AggregateHistory, Revision
+from core.ports import NEW, AggregateHistory, Revision
 
 
 class JetStreamEventStore:
@@ -119,13 +119,23 @@ class JetStreamEventStore:
         """Append atomically if the aggregate is still at ``expected``; see ``appending``."""
         return await self._appender.append(key, events, expected=expected)
 
-    async def load(self, key: AggregateKey, *, up_to_position: int | None = None) -> AggregateHistory:
-        """One aggregate's events (at or before ``up_to_position``), by batched Direct Get."""
-        stored = await self._events.read(self.layout.aggregate(key), up_to=up_to_position)
+    async def load(
+        self, key: AggregateKey, *, up_to_position: int | None = None, after: Revision | None = None
+    ) -> AggregateHistory:
+        """One aggregate's events (at or before ``up_to_position``, after ``after``), by batched Direct Get.
+
+        Direct Get with ``next_by_subj`` starts at a stream sequence, so reading after a revision
+        costs only the events since, found through the server's subject index.
+        """
+        since = after or NEW
+        stored = await self._events.read(
+            self.layout.aggregate(key), after=since.position, up_to=up_to_position
+        )
         decode = self._decoder.decode
         events = [decode(m.subject, m.sequence, m.data) for m in stored]
-        position = stored[-1].sequence if stored else 0
-        return AggregateHistory(events=events, revision=Revision(version=len(events), position=position))
+        position = stored[-1].sequence if stored else since.position
+        revision = Revision(version=since.version + len(events), position=position)
+        return AggregateHistory(events=events, revision=revision)
 
     def read_all(
         self, *, after_position: int = 0, aggregate_type: str | None = None, follow: bool = False

@@ -55,8 +55,10 @@ class MeteredEventStore:
         self._metrics.observe_append(key.type, time.perf_counter() - started)
         return revision
 
-    async def load(self, key: AggregateKey, *, up_to_position: int | None = None) -> AggregateHistory:
-        return await self.inner.load(key, up_to_position=up_to_position)
+    async def load(
+        self, key: AggregateKey, *, up_to_position: int | None = None, after: Revision | None = None
+    ) -> AggregateHistory:
+        return await self.inner.load(key, up_to_position=up_to_position, after=after)
 
     def read_all(
         self, *, after_position: int = 0, aggregate_type: str | None = None, follow: bool = False

@@ -251,6 +251,21 @@ class EventStoreContract:
         assert (await store.load(a, up_to_position=r1.position)).revision == r1
         assert (await store.load(a, up_to_position=0)).revision == NEW
 
+    async def test_load_after_a_revision_reads_only_what_came_since(self, store: EventStore) -> None:
+        a = widget("a")
+        r1 = await store.append(a, [new(WidgetCreated(name="a"))], expected=NEW)
+        await store.append(widget("b"), [new(WidgetCreated(name="b"))], expected=NEW)
+        r2 = await store.append(a, [new(WidgetIncremented(by=2)), new(WidgetIncremented(by=3))], expected=r1)
+        since = await store.load(a, after=r1)
+        assert [r.event for r in since.events] == [WidgetIncremented(by=2), WidgetIncremented(by=3)]
+        assert [r.envelope.version for r in since.events] == [2, 3]
+        assert since.revision == r2 == (await store.load(a)).revision
+        nothing = await store.load(a, after=r2)
+        assert (nothing.events, nothing.revision) == ([], r2)
+        assert (await store.load(a, after=NEW)).revision == r2
+        r3 = await store.append(a, [new(WidgetIncremented())], expected=since.revision)
+        assert r3.version == 4, "a revision read incrementally appends like a full one"
+
     async def test_read_all_returns_the_log_in_order_after_a_position(self, store: EventStore) -> None:
         written: list[int] = []
         for name in ("a", "b", "c"):

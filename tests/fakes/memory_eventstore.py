@@ -103,13 +103,18 @@ class MemoryEventStore:
         await self._notify()
         return Revision(version=expected.version + len(events), position=len(self._log))
 
-    async def load(self, key: AggregateKey, *, up_to_position: int | None = None) -> AggregateHistory:
+    async def load(
+        self, key: AggregateKey, *, up_to_position: int | None = None, after: Revision | None = None
+    ) -> AggregateHistory:
         await asyncio.sleep(0)
-        positions = self._by_key.get(key, [])
+        since = after or Revision()
+        positions = [p for p in self._by_key.get(key, []) if p > since.position]
         if up_to_position is not None:
             positions = [p for p in positions if p <= up_to_position]
         events = [self._decode(self._log[p - 1]) for p in positions]
-        revision = Revision(version=len(events), position=positions[-1] if positions else 0)
+        revision = Revision(
+            version=since.version + len(events), position=positions[-1] if positions else since.position
+        )
         return AggregateHistory(events=events, revision=revision)
 
     async def read_all(

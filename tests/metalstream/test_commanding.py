@@ -34,10 +34,15 @@ def _create(generation: int = 1) -> cmd.ApplySpec:
 
 class _CountingStore(MemoryEventStore):
     loads = 0
+    events_read = 0
 
-    async def load(self, key: AggregateKey, *, up_to_position: int | None = None) -> AggregateHistory:
+    async def load(
+        self, key: AggregateKey, *, up_to_position: int | None = None, after: Revision | None = None
+    ) -> AggregateHistory:
         self.loads += 1
-        return await super().load(key, up_to_position=up_to_position)
+        history = await super().load(key, up_to_position=up_to_position, after=after)
+        self.events_read += len(history.events)
+        return history
 
 
 async def test_handle_records_events_with_the_callers_envelope() -> None:
@@ -96,6 +101,27 @@ async def test_a_write_from_another_process_is_detected_and_the_command_decided_
     assert ours.conflicts == 1
     assert outcome.state.provisioning_id == "n1"
     assert outcome.state.powered_on
+
+
+async def test_a_writer_that_lost_a_race_reads_only_what_the_winner_appended() -> None:
+    store = _CountingStore(CODECS)
+    ours = CommandHandler(store, hosts.DEFINITION)
+    theirs = CommandHandler(store, hosts.DEFINITION)
+    await ours.handle(HOST, _create(), USER)
+    await theirs.handle(HOST, cmd.RecordRegistration(provisioning_id="n1", now=NOW), USER)
+    for powered in (True, False, True, False):
+        await theirs.handle(HOST, cmd.RecordPower(powered_on=powered, now=NOW), USER)
+    written = len((await store.load(AggregateKey(type="host", id=HOST))).events)
+    store.loads = store.events_read = 0
+    outcome = await ours.handle(HOST, cmd.RecordPower(powered_on=True, now=NOW), USER)
+    assert ours.conflicts == 1
+    assert (store.loads, store.events_read) == (1, written - 2), "only the other writer's events"
+    assert outcome.state.provisioning_id == "n1"
+    assert outcome.state.powered_on
+    full = hosts.DEFINITION.fold(
+        [r.event for r in (await store.load(AggregateKey(type="host", id=HOST))).events]
+    )
+    assert outcome.state == full, "caught up incrementally, the state is the one a full read folds"
 
 
 async def test_a_refusal_based_on_a_stale_cache_is_checked_against_the_store() -> None:
