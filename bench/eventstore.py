@@ -117,6 +117,8 @@ class Row:
     target_value: float | None = None
     target_max: float | None = None
     """For latencies: the value must not exceed this."""
+    baseline_label: str | None = None
+    """What the baseline is, when it is not the section's usual one."""
 
     @property
     def ratio(self) -> float | None:
