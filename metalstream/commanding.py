@@ -77,6 +77,8 @@ class CommandHandler(Generic[S, C]):
         self._store = store
         self._definition = definition
         self._cache: OrderedDict[str, _Entry[S]] = OrderedDict()
+        self._behind: set[str] = set()
+        """Cached aggregates another writer has appended to (``forget``): caught up before use."""
         self._cache_size = cache_size
         self._locks: dict[str, asyncio.Lock] = {}
         self._max_attempts = max_attempts
@@ -100,10 +102,16 @@ class CommandHandler(Generic[S, C]):
         return lock
 
     def _remember(self, aggregate_id: str, entry: _Entry[S]) -> None:
+        current = self._cache.get(aggregate_id)
+        if current is not None and current.revision.position > entry.revision.position:
+            entry = current  # a read that finished after a newer append must not undo it
+        else:
+            self._behind.discard(aggregate_id)
         self._cache[aggregate_id] = entry
         self._cache.move_to_end(aggregate_id)
         while len(self._cache) > self._cache_size:
             evicted, _ = self._cache.popitem(last=False)
+            self._behind.discard(evicted)
             lock = self._locks.get(evicted)
             if lock is not None and not lock.locked():
                 del self._locks[evicted]
@@ -135,16 +143,16 @@ class CommandHandler(Generic[S, C]):
     async def load(self, aggregate_id: str) -> tuple[S, Revision]:
         """The current state and revision (from the cache when this process has it)."""
         entry = self._cache.get(aggregate_id)
-        if entry is None:
-            entry = await self._reload(aggregate_id)
+        if entry is None or aggregate_id in self._behind:
+            entry = await self._reload(aggregate_id, entry)
         else:
             self._cache.move_to_end(aggregate_id)
         return entry.state, entry.revision
 
     def cached(self, aggregate_id: str) -> tuple[S, Revision] | None:
-        """The cached state without any I/O, or None."""
+        """The cached state without any I/O, or None (also when it is known to be behind)."""
         entry = self._cache.get(aggregate_id)
-        return None if entry is None else (entry.state, entry.revision)
+        return None if entry is None or aggregate_id in self._behind else (entry.state, entry.revision)
 
     async def history(self, aggregate_id: str, *, up_to_position: int | None = None) -> list[RecordedEvent]:
         """Every stored event of the aggregate (for audit), straight from the store."""
@@ -166,8 +174,8 @@ class CommandHandler(Generic[S, C]):
         """
         async with self._lock(aggregate_id):
             cached = self._cache.get(aggregate_id)
-            entry = cached or await self._reload(aggregate_id)
-            fresh = cached is None
+            fresh = cached is None or aggregate_id in self._behind
+            entry = cached if cached is not None and not fresh else await self._reload(aggregate_id, cached)
             for _attempt in range(self._max_attempts):
                 try:
                     events = list(self._definition.decide(entry.state, command))
@@ -243,8 +251,13 @@ class CommandHandler(Generic[S, C]):
         ]
 
     def forget(self, aggregate_id: str) -> None:
-        """Drop a cached aggregate (e.g. after learning another process changed it)."""
-        self._cache.pop(aggregate_id, None)
+        """Mark a cached aggregate as behind (another process appended to it).
+
+        Its next use reads only the events after the cached revision and folds them on, instead
+        of dropping the entry and reading the whole history again.
+        """
+        if aggregate_id in self._cache:
+            self._behind.add(aggregate_id)
 
 
 __all__ = ["NEW", "CommandContext", "CommandHandler", "Outcome"]

@@ -124,6 +124,25 @@ async def test_a_writer_that_lost_a_race_reads_only_what_the_winner_appended() -
     assert outcome.state == full, "caught up incrementally, the state is the one a full read folds"
 
 
+async def test_a_forgotten_aggregate_is_caught_up_on_its_next_use_not_read_again() -> None:
+    store = _CountingStore(CODECS)
+    ours = CommandHandler(store, hosts.DEFINITION)
+    theirs = CommandHandler(store, hosts.DEFINITION)
+    await ours.handle(HOST, _create(), USER)
+    registered = await theirs.handle(HOST, cmd.RecordRegistration(provisioning_id="n1", now=NOW), USER)
+    store.loads = store.events_read = 0
+    ours.forget(HOST)  # a view saw the other writer's events
+    state, revision = await ours.load(HOST)
+    assert (store.loads, store.events_read) == (1, 2), "only the registration's two events"
+    assert state.provisioning_id == "n1"
+    assert revision == registered.revision
+    await ours.load(HOST)
+    assert store.loads == 1, "caught up: the cache serves again"
+    outcome = await ours.handle(HOST, cmd.RecordPower(powered_on=True, now=NOW), USER)
+    assert ours.conflicts == 0
+    assert outcome.state.powered_on
+
+
 async def test_a_refusal_based_on_a_stale_cache_is_checked_against_the_store() -> None:
     store = MemoryEventStore(CODECS)
     ours = CommandHandler(store, hosts.DEFINITION)
