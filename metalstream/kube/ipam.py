@@ -12,6 +12,10 @@ Pools and claims have a work queue each, so one object is reconciled by one work
 claims of one pool may be reconciled in parallel because every allocation is decided by the pool
 aggregate under optimistic concurrency (two claims never get one address, whichever worker or
 process asks). The command handler is the caller's, shared with anything else deciding on pools.
+
+When Cluster API's IPAM kinds are served (``capi_ipam``, found by discovery in the composition
+root), IPAddressClaims naming a metal3 IPPool are reconciled too, on their own queue and from
+the same pool events, by ``capi_claims.CapiClaimController``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ import structlog
 
 from adapters.k8s.connection import Connection
 from adapters.k8s.informer import Informer
+from adapters.k8s.ipam import capi_addresses
+from adapters.k8s.ipam.capi_addresses import CapiIpamResources
+from adapters.k8s.ipam.capi_claims import CapiClaimController
+from adapters.k8s.ipam.capi_cluster import KubeCapiIpamCluster
 from adapters.k8s.ipam.cluster import CLAIMS, POOLS, KubeIpamCluster
 from adapters.k8s.ipam.controller import IpamController
 from adapters.k8s.recorder import EventRecorder
@@ -124,6 +132,7 @@ class IpamControllerService:
         concurrency: int = 4,
         checkpoints: CheckpointStore | None = None,
         choose: Callable[[], int] | None = None,
+        capi_ipam: CapiIpamResources | None = None,
     ) -> None:
         self.handler = handler
         self.recorder = EventRecorder(conn)
@@ -139,6 +148,17 @@ class IpamControllerService:
         self.claim_queue = WorkQueue(self._process_claim, workers=workers, name="ipclaims")
         self.pools = Informer(conn, POOLS, handler=self._pool_changed, namespace=namespace)
         self.claims = Informer(conn, CLAIMS, handler=self._claim_changed, namespace=namespace)
+        self.capi_controller: CapiClaimController | None = None
+        self.capi_claims: Informer | None = None
+        self.capi_queue: WorkQueue | None = None
+        if capi_ipam is not None:
+            self.capi_controller = CapiClaimController(
+                commands, KubeCapiIpamCluster(conn, self.recorder, capi_ipam), capi_ipam, choose=choose
+            )
+            self.capi_claims = Informer(
+                conn, capi_ipam.claims, handler=self._capi_claim_changed, namespace=namespace
+            )
+            self.capi_queue = WorkQueue(self._process_capi_claim, workers=workers, name="ipaddressclaims")
         self.view = PoolsView()
         self.runner = ProjectionRunner(
             self.view, store, checkpoints or NoCheckpoints(), on_applied=self._applied
@@ -160,11 +180,19 @@ class IpamControllerService:
                 group.create_task(self.pools.run(), name="k8s.ippools.informer")
                 group.create_task(self.claims.run(), name="k8s.ipclaims.informer")
                 group.create_task(self.runner.run(), name="k8s.ippools.view")
+                if self.capi_claims is not None:
+                    group.create_task(self.capi_claims.run(), name="k8s.ipaddressclaims.informer")
                 await self.pools.synced.wait()
                 await self.claims.synced.wait()
+                if self.capi_claims is not None:
+                    await self.capi_claims.synced.wait()
                 await self.runner.caught_up.wait()
                 group.create_task(self.pool_queue.run(), name="k8s.ippools.queue")
                 group.create_task(self.claim_queue.run(), name="k8s.ipclaims.queue")
+                if self.capi_queue is not None and self.capi_claims is not None:
+                    group.create_task(self.capi_queue.run(), name="k8s.ipaddressclaims.queue")
+                    for key in list(self.capi_claims.keys()):
+                        self.capi_queue.add(key)
                 for key in list(self.pools.keys()):
                     self.pool_queue.add(key)
                 for key in list(self.claims.keys()):
@@ -201,6 +229,23 @@ class IpamControllerService:
                 self._claims_of.setdefault(pool_id, set()).add(key)
         self.claim_queue.add(key)
 
+    def _capi_claim_changed(self, key: str) -> None:
+        if self.capi_queue is not None:
+            self.capi_queue.add(key)
+
+    def _capi_claims_of(self, pool_id: str) -> list[str]:
+        """Keys of the IPAddressClaims naming ``pool_id`` that have no address yet."""
+        if self.capi_claims is None:
+            return []
+        namespace, _, pool = pool_id.partition("/")
+        return [
+            key
+            for key, obj in self.capi_claims.cache.items()
+            if key.startswith(f"{namespace}/")
+            and capi_addresses.pool_name(obj) == pool
+            and not ((obj.get("status") or {}).get("addressRef") or {}).get("name")
+        ]
+
     def _applied(self, record: RecordedEvent) -> None:
         pool_id = record.envelope.aggregate_id
         cached = self.handler.cached(pool_id)
@@ -212,6 +257,13 @@ class IpamControllerService:
             self.pool_queue.add(pool_id)
         namespace = pool_id.partition("/")[0]
         event = record.event
+        if self.capi_queue is not None and self.capi_claims is not None:
+            for key in self._capi_claims_of(pool_id):
+                self.capi_queue.add(key)
+            if isinstance(event, ev.AddressRenamed):
+                renamed = f"{namespace}/{event.claim}"
+                if self.capi_claims.get(renamed) is not None:
+                    self.capi_queue.add(renamed)
         if isinstance(event, ev.AddressAllocated | ev.AddressRenamed):
             key = f"{namespace}/{event.claim}"
             obj = self.claims.get(key)
@@ -235,6 +287,11 @@ class IpamControllerService:
         await self.controller.reconcile_pool(obj, key)
         if obj is None:
             self._gone_pools.discard(key)
+
+    async def _process_capi_claim(self, key: str) -> None:
+        if self.capi_controller is None or self.capi_claims is None:
+            return
+        await self.capi_controller.reconcile(self.capi_claims.get(key), key)
 
     async def _process_claim(self, key: str) -> None:
         obj = self.claims.get(key)

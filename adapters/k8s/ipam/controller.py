@@ -217,6 +217,14 @@ class IpamController:
             return DONE
         held = state.allocation(meta.name)
         if held is not None and held.owners and all(o.uid != meta.uid for o in held.owners):
+            if any(o.kind != IPCLAIM.resource.kind for o in held.owners):
+                kinds = ", ".join(sorted({o.kind for o in held.owners}))
+                message = (
+                    f"the pool's address for the name {meta.name!r} is held by a {kinds}; "
+                    "IPClaims and IPAddressClaims of one pool need different names"
+                )
+                await self._claim_error(obj, meta, message)
+                return DONE
             # Held for an earlier claim object of the same name that vanished: give it back first.
             await self._release(claim.pool_id, meta.name)
             held = None
@@ -342,6 +350,8 @@ class IpamController:
         held = state.allocation(claim)
         if held is None:
             return
+        if held.owners and all(o.kind != IPCLAIM.resource.kind for o in held.owners):
+            return  # an IPAddressClaim's of the same name (refused to this claim): not ours to free
         existing = await self._cluster.get_address(held.pool.namespace, held.address_name)
         if (
             existing is not None
