@@ -32,6 +32,7 @@ from adapters.ironic.client import IronicClient
 from adapters.k8s import crd_install, errors, objects
 from adapters.k8s.capm3 import capi
 from adapters.k8s.connection import Connection, ConnectionSettings, connect
+from adapters.k8s.ipam import capi_addresses
 from adapters.k8s.resources import SECRETS
 from adapters.nats.eventstore import JetStreamEventStore
 from core.aggregates import host_commands as cmd
@@ -90,13 +91,21 @@ def _secret_reader(conn: Connection) -> Any:
 
 
 async def run_control_plane(
-    config: settings.Settings, *, install_crds: bool | None = None, ready: asyncio.Event | None = None
+    config: settings.Settings,
+    *,
+    install_crds: bool | None = None,
+    ready: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
+    health: HealthServer | None = None,
 ) -> None:
     """Run every part of the control plane until cancelled; set ``ready`` once all have caught up.
 
-    ``install_crds`` overrides ``config.kube.install_crds``.
+    ``install_crds`` overrides ``config.kube.install_crds``. A caller that serves health itself
+    (``metalstream run`` with leader election, whose standby must answer probes) passes its
+    ``health`` server, already running, and the ``metrics`` it serves: the control plane then
+    adds its readiness checks to it instead of starting its own.
     """
-    metrics = Metrics()
+    metrics = Metrics() if metrics is None else metrics
     async with (
         wiring.nats_connection(config) as client,
         JetStreamEventStore(client, registry.CODECS, settings=wiring.store_settings(config)) as raw_store,
@@ -123,18 +132,21 @@ async def run_control_plane(
         pool_handler: MeteredCommandHandler[PoolState, ipcmd.PoolCommand] = MeteredCommandHandler(
             store, ippools.DEFINITION, metrics=metrics
         )
+        capi_ipam = await capi_addresses.discover(conn)
         ipam = IpamControllerService(
             conn=conn,
             store=store,
             handler=pool_handler,
             namespace=config.kube.namespace,
             concurrency=config.kube.concurrency,
+            capi_ipam=capi_ipam,
         )
         capi_resources = await capi.discover(conn)
         log.info(
             "Cluster API",
             served=capi_resources is not None,
             version=capi_resources.machines.version if capi_resources else None,
+            ipam=capi_ipam.claims.version if capi_ipam else None,
         )
         capm3 = MachineControllerService(
             conn=conn,
@@ -157,14 +169,17 @@ async def run_control_plane(
             concurrency=config.ironic.concurrency,
             handler=handler,
         )
-        health = HealthServer(metrics.registry, settings=config.observability)
+        serve_health = health is None
+        if health is None:
+            health = HealthServer(metrics.registry, settings=config.observability)
         health.add_check("nats", nats_connected(client))
         health.add_check("kubernetes", event_set(controller.ready))
         health.add_check("provisioner", event_set(provisioner.ready))
         health.add_check("ipam", event_set(ipam.ready))
         health.add_check("capm3", event_set(capm3.ready))
         async with asyncio.TaskGroup() as group:
-            group.create_task(health.run(), name="health")
+            if serve_health:
+                group.create_task(health.run(), name="health")
             group.create_task(controller.run(), name="k8s.baremetalhosts")
             group.create_task(provisioner.run(), name="provisioner")
             group.create_task(ipam.run(), name="k8s.ipam")

@@ -11,6 +11,7 @@ Environment names are ``METALSTREAM_<GROUP>_<FIELD>`` in upper case, e.g.
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from typing import Any, Literal
 import msgspec
 
 PREFIX = "METALSTREAM_"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 class NatsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -143,10 +146,47 @@ class KubeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     install_crds: bool = False
     """Apply metalstream's CRDs at start (needs rights on ``apiextensions.k8s.io``; the dev stack
     does this; in a cluster they come from ``deploy/crds``)."""
+    leader_election: bool = False
+    """Run only while holding a Lease (BMO's ``--enable-leader-election``), so 2+ replicas can run."""
+    leader_election_namespace: str | None = None
+    """Namespace of the Lease; unset means the pod's own namespace. Required outside a pod."""
+    leader_election_id: str = "metalstream-leader"
+    """Name of the Lease (controller-runtime's ``LeaderElectionID``); replicas sharing it elect one leader."""
+    leader_election_lease_duration: float = 15.0
+    """Seconds from the Lease's last change until a standby takes over (BMO ``--lease-duration-seconds``)."""
+    leader_election_renew_deadline: float = 10.0
+    """Seconds of failed renewals before the leader gives up, exit 6 (BMO ``--renew-deadline-seconds``)."""
+    leader_election_retry_period: float = 2.0
+    """Seconds between renewals, and a standby's tries, jittered (BMO ``--retry-period-seconds``)."""
 
     def __post_init__(self) -> None:
         if self.qps <= 0 or self.burst < 1 or self.request_timeout <= 0 or self.concurrency < 1:
             msg = "kube qps and request_timeout must be positive; burst and concurrency at least 1"
+            raise ValueError(msg)
+        retry, deadline, duration = (
+            self.leader_election_retry_period,
+            self.leader_election_renew_deadline,
+            self.leader_election_lease_duration,
+        )
+        if not 0 < retry * 1.2 < deadline < duration:
+            msg = (
+                f"unsafe leader election timings {PREFIX}KUBE_LEADER_ELECTION_RETRY_PERIOD={retry:g}, "
+                f"_RENEW_DEADLINE={deadline:g}, _LEASE_DURATION={duration:g}: need 0 < 1.2 x retry period "
+                "< renew deadline < lease duration (seconds), e.g. the defaults 2, 10 and 15"
+            )
+            raise ValueError(msg)
+        if not _DNS_SUBDOMAIN.fullmatch(self.leader_election_id) or len(self.leader_election_id) > 253:
+            msg = (
+                f"{PREFIX}KUBE_LEADER_ELECTION_ID={self.leader_election_id!r} is not a valid Lease name: use "
+                "lower-case letters, digits, '-' and '.', starting and ending alphanumeric"
+            )
+            raise ValueError(msg)
+        namespace = self.leader_election_namespace
+        if namespace is not None and (not _DNS_LABEL.fullmatch(namespace) or len(namespace) > 63):
+            msg = (
+                f"{PREFIX}KUBE_LEADER_ELECTION_NAMESPACE={namespace!r} is not a namespace name: use at "
+                "most 63 lower-case letters, digits and '-', starting and ending alphanumeric; or unset it"
+            )
             raise ValueError(msg)
 
 

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from adapters.k8s import resources as k8s_resources
+from adapters.k8s.leader import LEASES
 from metalstream import settings
 from metalstream.devstack.kube import find_kubectl
 from metalstream.observability.health import HEALTHZ, READYZ, ObservabilitySettings
@@ -96,6 +97,14 @@ CREATES: Final = {
     ("", "secrets"): frozenset({"create", "delete"}),
 }
 
+CAPI_IPAM: Final = {
+    # Metal3 IPAM as a Cluster API IPAM provider: IPAddressClaims naming a metal3 IPPool get a
+    # finalizer and a status; their CAPI IPAddresses are created and deleted.
+    ("ipam.cluster.x-k8s.io", "ipaddressclaims"): WATCH_AND_PATCH,
+    ("ipam.cluster.x-k8s.io", "ipaddressclaims/status"): STATUS,
+    ("ipam.cluster.x-k8s.io", "ipaddresses"): WATCH_AND_PATCH | {"create", "delete"},
+}
+
 READS: Final = {
     # Cluster API's own objects, read only: a Machine's bootstrap data Secret, its control plane or
     # deployment (node reuse) and failure domain; a Cluster's pause and deletion.
@@ -112,6 +121,18 @@ CORE_PERMISSIONS: Final = {
     ("", "events"): frozenset({"create", "patch"}),
 }
 
+NAMESPACED_PERMISSIONS: Final = {
+    # Leader election, in the control plane's own namespace only (a Role, not the ClusterRole):
+    # read the Lease, create it the first time, and take, renew or release it (update).
+    ("coordination.k8s.io", "leases"): frozenset({"get", "create", "update"}),
+}
+
+
+def expected_namespaced_permissions() -> set[tuple[str, str, str]]:
+    return {
+        (group, plural, verb) for (group, plural), verbs in NAMESPACED_PERMISSIONS.items() for verb in verbs
+    }
+
 
 def expected_cluster_permissions() -> set[tuple[str, str, str]]:
     wanted: set[tuple[str, str, str]] = set()
@@ -122,7 +143,7 @@ def expected_cluster_permissions() -> set[tuple[str, str, str]]:
                 wanted |= {(group, f"{plural}/status", verb) for verb in STATUS}
             if finalizer:
                 wanted |= {(group, f"{plural}/finalizers", verb) for verb in FINALIZERS}
-    for table in (CORE_PERMISSIONS, CREATES, READS):
+    for table in (CORE_PERMISSIONS, CREATES, READS, CAPI_IPAM):
         for (group, plural), verbs in table.items():
             wanted |= {(group, plural, verb) for verb in verbs}
     return wanted
@@ -270,14 +291,33 @@ def test_cluster_rbac_is_exactly_what_the_controllers_need() -> None:
     ]
 
 
-def test_nothing_is_granted_that_the_process_does_not_use() -> None:
-    # One replica with the Recreate strategy and no leader election (correctness never depends on
-    # a single writer: every decision is an optimistic-concurrency append), so no Lease rights.
+def test_the_namespaced_role_grants_exactly_the_leader_election_lease() -> None:
     objects = render(DEPLOY / "base")
-    assert [o for o in objects if o["kind"] in ("Role", "RoleBinding")] == []
-    deployment = only(objects, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    role = only(objects, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert permissions(role["rules"]) == expected_namespaced_permissions()
+    binding = only(objects, "RoleBinding")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}
+    ]
+    # The elector's Lease kind is the one granted.
+    assert (LEASES.group, LEASES.plural) in NAMESPACED_PERMISSIONS
+
+
+def test_nothing_is_granted_that_the_process_does_not_use() -> None:
+    # Lease rights only where the Lease lives, and only while leader election is on.
+    objects = render(DEPLOY / "base")
+    cluster = permissions(only(objects, "ClusterRole")["rules"])
+    assert not {(g, r) for g, r, _ in cluster} & set(NAMESPACED_PERMISSIONS)
+    config = settings.load(env_of(container(only(objects, "Deployment"))))
+    assert config.kube.leader_election
+    assert config.kube.leader_election_namespace is None  # the pod's namespace: the Role's
 
 
 def test_every_resource_the_kubernetes_adapter_names_is_granted() -> None:
@@ -309,7 +349,11 @@ def test_deployment_runs_one_locked_down_replica() -> None:
     deployment = only(objects, "Deployment", "metalstream")
     spec = deployment["spec"]
     assert spec["replicas"] == 1
-    assert spec["strategy"]["type"] == "Recreate"
+    # Old and new pods may overlap in a rollout because only the Lease holder acts; the new pod is
+    # ready as a standby before the old leader stops and releases the Lease.
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert env_of(container(deployment))["METALSTREAM_KUBE_LEADER_ELECTION"] == "true"
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == SERVICE_ACCOUNT
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -333,6 +377,7 @@ def test_deployment_sets_only_settings_that_exist() -> None:
     assert not unknown, f"the Deployment sets variables no setting reads: {sorted(unknown)}"
     config = settings.load(env)
     assert config.log.format == "json"
+    assert config.kube.leader_election is True
     nats_url = urlsplit(config.nats.urls[0])
     nats_service = only(render(DEPLOY / "nats"), "Service", "nats")
     assert nats_url.hostname == f"{nats_service['metadata']['name']}.{NAMESPACE}.svc"
