@@ -289,7 +289,7 @@ def reference() -> str:
         for field in group_type.__struct_fields__:
             default = getattr(defaults, field)
             shown = ",".join(default) if isinstance(default, tuple) else default
-            text = docs.get((group_type.__name__, field), "")
+            text = " ".join(docs.get((group_type.__name__, field), "").split())  # one table row
             lines.append(f"| `{PREFIX}{group.upper()}_{field.upper()}` | `{shown}` | {text} |")
         lines.append("")
     return "\n".join(lines)

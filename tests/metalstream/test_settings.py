@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from metalstream import settings
@@ -39,6 +41,16 @@ def test_overrides_win_over_environment_and_none_means_unset() -> None:
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:
     with pytest.raises(settings.SettingsError, match=variable):
         settings.load({variable: value})
+
+
+def test_every_reference_table_row_is_one_line() -> None:
+    rows = [line for line in settings.reference().splitlines() if line.startswith("| `METALSTREAM_")]
+    assert rows
+    assert all(line.endswith(" |") and line.count(" | ") >= 2 for line in rows), "a docstring broke a row"
+    assert len(rows) == sum(
+        len(type(getattr(settings.Settings(), group)).__struct_fields__)
+        for group in typing.get_type_hints(settings.Settings)
+    )
 
 
 def test_reference_documents_every_field() -> None:
