@@ -41,6 +41,7 @@ from typing import Any, Final, Self
 import msgspec
 
 from metalstream.devstack import processes
+from metalstream.devstack.orphans import EXIT_WITH_PARENT_ENV, exit_with_parent
 
 _AUTH_HMAC_SHA1: Final = 0x01
 _INTEGRITY_HMAC_SHA1_96: Final = 0x01
@@ -204,20 +205,6 @@ def _serve(config: SimulatorConfig) -> None:
     pyghmi_bmc.Bmc.listen(timeout=30)
 
 
-EXIT_WITH_PARENT_ENV: Final = "METALSTREAM_EXIT_WITH_PARENT"
-"""Set to ``1`` by the harnesses: the child exits when its stdin (held by the parent) closes."""
-
-
-def exit_with_parent() -> None:
-    """Exit as soon as stdin reaches EOF, i.e. when the parent process is gone, however it died."""
-
-    def watch() -> None:
-        sys.stdin.buffer.read()
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m metalstream.devstack.ipmi_sim")
     parser.add_argument("--config", required=True, help="JSON file with address and bmcs")
@@ -268,7 +255,7 @@ class IpmiSimulator:
         self.log_path = log_path
         log = await asyncio.to_thread(log_path.open, "wb")
         try:
-            self._process = process = await asyncio.create_subprocess_exec(
+            self._process = process = await processes.start(
                 self._python,
                 "-m",
                 "metalstream.devstack.ipmi_sim",

@@ -14,6 +14,12 @@ starts the combined ``ironic`` process on a free loopback port and waits until
 polled, not with asyncio's subprocess transport, so a harness started in one event loop (a
 session fixture) can be stopped or restarted from another.
 
+Ironic is started with :func:`metalstream.devstack.processes.popen`: it is killed when the process
+that started it ends, even by SIGKILL, and not when the thread or loop that started it ends (the
+tests start it from a helper thread's short-lived loop). Ironic forks a worker process, which
+on its master's death shuts down gracefully for up to a minute; so the whole process group (Ironic
+leads its own session) is killed when the harness's process ends, and stopping signals the group.
+
 ``keep_database=True`` is for a dev stack that must survive its own restart: a non-empty
 database an earlier run left in the given ``state_dir`` is used as it is, so the nodes enrolled
 then are still there; only a missing or empty file gets a new schema. Ironic cannot upgrade a
@@ -43,7 +49,7 @@ from typing import Final, Self
 import aiohttp
 import msgspec
 
-from metalstream.devstack import ipmitool
+from metalstream.devstack import ipmitool, processes
 
 IRONIC_VERSION: Final = "39.0.0"
 VENV_ENV: Final = "METALSTREAM_IRONIC_VENV"
@@ -128,9 +134,7 @@ async def _run_logged(argv: Sequence[str], log_path: Path, *, limit: float, what
     with log_path.open("ab") as log:
         log.write(f"\n$ {' '.join(argv)}\n".encode())
         log.flush()
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
-        )
+        process = await processes.start(*argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         async with asyncio.timeout(limit):
             code = await process.wait()
@@ -648,9 +652,9 @@ class IronicHarness:
         began = time.monotonic()
         log_offset = _log_size(self.log_path)
         with stdout_path.open("ab") as out:
-            self._process = await asyncio.to_thread(
-                subprocess.Popen,
+            self._process = await processes.popen(
                 argv,
+                group=True,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

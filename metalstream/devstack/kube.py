@@ -27,7 +27,8 @@ Only the API server runs: no controller-manager or scheduler. So the ``ServiceAc
 admission plugin is disabled (nothing creates default service accounts), and objects that need
 a controller to finish (a namespace being deleted, garbage-collected dependents) stay as they
 are. Processes are asyncio subprocesses: start, stop and restart from the loop that started them
-(a session fixture's loop).
+(a session fixture's loop). Both are started through :func:`metalstream.devstack.processes.start`,
+so they are killed when the process that started them ends, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -381,7 +382,7 @@ class KubeApiServer:
 async def _spawn(argv: Sequence[str], log_path: Path) -> asyncio.subprocess.Process:
     log = await asyncio.to_thread(log_path.open, "ab")
     try:
-        return await asyncio.create_subprocess_exec(
+        return await processes.start(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT
         )
     finally:

@@ -13,6 +13,9 @@ durability tests check by killing the server.
 The first start takes any free port (the server picks it, so there is no race for it); later
 starts reuse it, so a restart looks to clients like the same server coming back, and nats-py's
 reconnect logic is exercised for real.
+
+The server is started through :func:`metalstream.devstack.processes.start`, so it is killed when
+the process that started it ends, even by SIGKILL, instead of holding its port and store.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ class NatsServer:
         offset = await asyncio.to_thread(self._prepare)
         log = await asyncio.to_thread(self.log_path.open, "ab")
         try:
-            self._process = await asyncio.create_subprocess_exec(
+            self._process = await processes.start(
                 binary,
                 "-c",
                 str(self.config_path),

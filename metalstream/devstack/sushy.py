@@ -36,7 +36,7 @@ import bcrypt
 import msgspec
 
 from metalstream.devstack import processes
-from metalstream.devstack.ipmi_sim import EXIT_WITH_PARENT_ENV
+from metalstream.devstack.orphans import EXIT_WITH_PARENT_ENV
 
 _MAX_PORT: Final = 65535
 
@@ -129,7 +129,7 @@ class SushyEmulator:
         self.log_path = log_path
         log = await asyncio.to_thread(log_path.open, "wb")
         try:
-            self._process = await asyncio.create_subprocess_exec(
+            self._process = await processes.start(
                 self._python,
                 "-m",
                 "metalstream.devstack.sushy_launcher",

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from metalstream.devstack.ipmi_sim import EXIT_WITH_PARENT_ENV, exit_with_parent
+from metalstream.devstack.orphans import EXIT_WITH_PARENT_ENV, exit_with_parent
 
 _GIB: Final = 1024**3
 _SYSTEM_PATH: Final = re.compile(r"^/redfish/v1/Systems/([^/]+)/?$")
