@@ -4,6 +4,11 @@ Production NATS deployments use several servers, credentials files or nkeys, and
 mutual). All of that is decided here, once, so the rest of the adapter only sees a connected
 client. Reconnection is left on (nats-py rotates through the URLs); the event store's own
 timeouts decide how long an operation waits for it.
+
+nats-py calls the disconnected callback for every end of a connection, including the one this
+process asks for with ``close()``; so the client remembers that request, and only a connection
+lost, ended by the server or given up after the last reconnection attempt is logged as a warning
+(a one-shot CLI command that closes its connection on exit says nothing about it).
 """
 
 from __future__ import annotations
@@ -19,6 +24,22 @@ from nats.aio.client import Client
 from core.errors import StoreUnavailable
 
 log = logging.getLogger("metalstream.nats")
+
+
+class _Client(Client):
+    """nats-py's client, remembering whether this process asked for the connection to end."""
+
+    closing_on_request = False
+
+    async def close(self) -> None:
+        # nats-py closes the client itself when it runs out of reconnection attempts: not ours.
+        gave_up = self.is_reconnecting and isinstance(self.last_error, nats.errors.NoServersError)
+        self.closing_on_request = self.closing_on_request or not gave_up
+        await super().close()
+
+    async def drain(self) -> None:
+        self.closing_on_request = True
+        await super().drain()
 
 
 def tls_context(*, ca_file: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext | None:
@@ -44,7 +65,7 @@ async def connect(
     max_reconnect_attempts: int = -1,
 ) -> Client:
     """Connect to NATS or raise ``StoreUnavailable`` naming the servers tried."""
-    client = Client()
+    client = _Client()
     last_error: list[BaseException] = []
 
     async def on_error(error: Exception) -> None:
@@ -55,7 +76,13 @@ async def connect(
         last_error[:] = [error]
 
     async def on_disconnected() -> None:
-        log.warning("disconnected from NATS; reconnecting")
+        if client.closing_on_request:
+            log.debug("closed the NATS connection")
+        elif client.is_closed:
+            reason = client.last_error
+            log.warning("NATS connection closed: %s", f"{type(reason).__name__}: {reason}" if reason else "-")
+        else:
+            log.warning("disconnected from NATS; reconnecting")
 
     async def on_reconnected() -> None:
         log.info("reconnected to NATS at %s", client.connected_url.netloc if client.connected_url else "?")
