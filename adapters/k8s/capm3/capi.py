@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from adapters.k8s import errors
+from adapters.k8s import discovery
 from adapters.k8s.connection import Connection
 from adapters.k8s.resources import Resource
 
@@ -54,11 +54,7 @@ class CapiResources:
 
 async def discover(conn: Connection) -> CapiResources | None:
     """Cluster API's resources in the preferred served version; None when it is not installed."""
-    try:
-        group = await conn.request("GET", f"/apis/{GROUP}")
-    except errors.NotFound:
-        return None
-    version = str((group.get("preferredVersion") or {}).get("version") or "")
+    version = await discovery.preferred_version(conn, GROUP)
     return CapiResources.at(version) if version else None
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from adapters.k8s import errors
+from adapters.k8s import discovery
 from adapters.k8s.connection import Connection
 from adapters.k8s.crds.ipam import IPPOOL
 from adapters.k8s.ipam import addresses
@@ -38,11 +38,7 @@ class CapiIpamResources:
 
 async def discover(conn: Connection) -> CapiIpamResources | None:
     """The CAPI IPAM resources in the preferred served version; None when they are not installed."""
-    try:
-        group = await conn.request("GET", f"/apis/{GROUP}")
-    except errors.NotFound:
-        return None
-    version = str((group.get("preferredVersion") or {}).get("version") or "")
+    version = await discovery.preferred_version(conn, GROUP)
     return CapiIpamResources.at(version) if version else None
 
 
