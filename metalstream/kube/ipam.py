@@ -32,7 +32,6 @@ from adapters.k8s.informer import Informer
 from adapters.k8s.ipam import capi_addresses
 from adapters.k8s.ipam.capi_addresses import CapiIpamResources
 from adapters.k8s.ipam.capi_claims import CapiClaimController
-from adapters.k8s.ipam.capi_cluster import KubeCapiIpamCluster
 from adapters.k8s.ipam.cluster import CLAIMS, POOLS, KubeIpamCluster
 from adapters.k8s.ipam.controller import IpamController
 from adapters.k8s.recorder import EventRecorder
@@ -153,7 +152,12 @@ class IpamControllerService:
         self.capi_queue: WorkQueue | None = None
         if capi_ipam is not None:
             self.capi_controller = CapiClaimController(
-                commands, KubeCapiIpamCluster(conn, self.recorder, capi_ipam), capi_ipam, choose=choose
+                commands,
+                KubeIpamCluster(
+                    conn, self.recorder, kinds=(capi_ipam.claims,), address_kind=capi_ipam.addresses
+                ),
+                capi_ipam,
+                choose=choose,
             )
             self.capi_claims = Informer(
                 conn, capi_ipam.claims, handler=self._capi_claim_changed, namespace=namespace

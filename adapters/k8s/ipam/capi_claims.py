@@ -24,14 +24,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal
 
 import structlog
 
 from adapters.k8s.ipam.capi_addresses import CapiIpamResources, address_object, claim_of, pool_name, pool_of
 from adapters.k8s.ipam.controller import AddressPending
 from adapters.k8s.ipam.manifest import REQUESTED_ADDRESS_ANNOTATION, Meta, read_meta
-from adapters.k8s.ipam.ports import PoolCommands
+from adapters.k8s.ipam.ports import IpamCluster, PoolCommands
 from core.aggregates import ippool_commands as cmd
 from core.aggregates.ippools import AllocationRefused
 from core.errors import AggregateNotFound, CommandRejected
@@ -43,40 +43,6 @@ log = structlog.get_logger("metalstream.k8s.ipam.capi")
 CLAIM_FINALIZER: Final = "ipam.metal3.io/ipaddressclaim"
 PAUSED_ANNOTATION: Final = "cluster.x-k8s.io/paused"
 MAX_RENAMES: Final = 3
-
-
-class ClaimCluster(Protocol):
-    """The API calls the controller makes on claims and CAPI IPAddresses (each with a timeout)."""
-
-    async def set_finalizer(
-        self, obj: Mapping[str, Any], finalizer: str, *, present: bool
-    ) -> Mapping[str, Any] | None:
-        """Add or remove ``finalizer`` on the claim; the claim as stored, None when it is gone."""
-        ...
-
-    async def write_status(
-        self, obj: Mapping[str, Any], status: Mapping[str, Any]
-    ) -> Mapping[str, Any] | None:
-        """Replace the claim's status (skipped when unchanged)."""
-        ...
-
-    async def get_address(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        """The CAPI IPAddress, or None."""
-        ...
-
-    async def create_address(self, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """Create the CAPI IPAddress; None when the name is taken."""
-        ...
-
-    async def delete_address(self, namespace: str, name: str) -> None:
-        """Remove the address's finalizer and delete it; nothing when it does not exist."""
-        ...
-
-    async def record(
-        self, obj: Mapping[str, Any], kind: Literal["Normal", "Warning"], reason: str, message: str
-    ) -> None:
-        """A Kubernetes Event about the claim."""
-        ...
 
 
 def _stamp(now: datetime) -> str:
@@ -114,7 +80,7 @@ class CapiClaimController:
     def __init__(
         self,
         commands: PoolCommands,
-        cluster: ClaimCluster,
+        cluster: IpamCluster,
         resources: CapiIpamResources,
         *,
         clock: Callable[[], datetime] | None = None,

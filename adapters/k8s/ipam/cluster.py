@@ -4,6 +4,9 @@ IPAddress objects are created with their finalizer already set and deleted by th
 itself (finalizer removed first), never left to a garbage collector, which a bare API server
 (the dev stack) does not run. Status writes go through one ``StatusWriter`` per kind, so a status
 that did not change is not written again.
+
+The same calls serve Cluster API's IPAddressClaims and IPAddresses (``capi_claims``): only the
+kinds differ, so they are constructor arguments with the metal3 kinds as defaults.
 """
 
 from __future__ import annotations
@@ -23,28 +26,37 @@ from adapters.k8s.status_writer import StatusWriter
 POOLS: Final = IPPOOL.resource
 CLAIMS: Final = IPCLAIM.resource
 ADDRESSES: Final = IPADDRESS.resource
-_BY_KIND: Final = {POOLS.kind: POOLS, CLAIMS.kind: CLAIMS}
-
-
-def _resource(obj: Mapping[str, Any]) -> Resource:
-    kind = obj.get("kind")
-    resource = _BY_KIND.get(str(kind))
-    if resource is None:
-        msg = f"the IPAM controller does not write {kind!r} objects"
-        raise ValueError(msg)
-    return resource
 
 
 class KubeIpamCluster:
     """The controller's calls through the runtime's helpers; every call has the connection's timeout."""
 
-    def __init__(self, conn: Connection, recorder: EventRecorder) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        recorder: EventRecorder,
+        *,
+        kinds: tuple[Resource, ...] = (POOLS, CLAIMS),
+        address_kind: Resource = ADDRESSES,
+    ) -> None:
         self._conn = conn
         self._recorder = recorder
+        self._kinds = {resource.kind: resource for resource in kinds}
+        self._addresses = address_kind
         self._status = {
-            POOLS.kind: StatusWriter(conn, POOLS, volatile=ipam_status.VOLATILE),
-            CLAIMS.kind: StatusWriter(conn, CLAIMS),
+            resource.kind: StatusWriter(
+                conn, resource, volatile=ipam_status.VOLATILE if resource == POOLS else ()
+            )
+            for resource in kinds
         }
+
+    def _resource(self, obj: Mapping[str, Any]) -> Resource:
+        kind = obj.get("kind")
+        resource = self._kinds.get(str(kind))
+        if resource is None:
+            msg = f"the IPAM controller does not write {kind!r} objects"
+            raise ValueError(msg)
+        return resource
 
     async def set_finalizer(
         self, obj: Mapping[str, Any], finalizer: str, *, present: bool
@@ -53,7 +65,7 @@ class KubeIpamCluster:
         change = objects.add_finalizer if present else objects.remove_finalizer
         try:
             stored = await change(
-                self._conn, _resource(obj), metadata["name"], finalizer, namespace=metadata["namespace"]
+                self._conn, self._resource(obj), metadata["name"], finalizer, namespace=metadata["namespace"]
             )
         except errors.NotFound:
             return None
@@ -68,7 +80,7 @@ class KubeIpamCluster:
         patch = {"metadata": {"labels": dict(labels)}}
         try:
             stored = await objects.merge_patch(
-                self._conn, _resource(obj), metadata["name"], patch, namespace=metadata["namespace"]
+                self._conn, self._resource(obj), metadata["name"], patch, namespace=metadata["namespace"]
             )
         except errors.NotFound:
             return None
@@ -77,26 +89,26 @@ class KubeIpamCluster:
     async def write_status(
         self, obj: Mapping[str, Any], status: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
-        return await self._status[_resource(obj).kind].write(obj, status)
+        return await self._status[self._resource(obj).kind].write(obj, status)
 
     async def get_address(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         try:
-            return await objects.get(self._conn, ADDRESSES, name, namespace=namespace)
+            return await objects.get(self._conn, self._addresses, name, namespace=namespace)
         except errors.NotFound:
             return None
 
     async def create_address(self, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
         try:
-            return await objects.create(self._conn, ADDRESSES, body)
+            return await objects.create(self._conn, self._addresses, body)
         except errors.AlreadyExists:
             return None
 
     async def delete_address(self, namespace: str, name: str) -> None:
         try:
             await objects.remove_finalizer(
-                self._conn, ADDRESSES, name, addresses.FINALIZER, namespace=namespace
+                self._conn, self._addresses, name, addresses.FINALIZER, namespace=namespace
             )
-            await objects.delete(self._conn, ADDRESSES, name, namespace=namespace)
+            await objects.delete(self._conn, self._addresses, name, namespace=namespace)
         except errors.NotFound:
             return
 
