@@ -100,6 +100,20 @@ async def new_namespace(kubectl: Kubectl) -> str:
     return name
 
 
+async def get_json(kubectl: Kubectl, namespace: str, *what: str) -> dict[str, Any]:
+    """``kubectl get -n <namespace> <what> -o json``, decoded."""
+    result = await kubectl.run("get", "-n", namespace, *what, "-o", "json")
+    obj: dict[str, Any] = json.loads(result.stdout)
+    return obj
+
+
+async def wait_for(
+    kubectl: Kubectl, namespace: str, target: str, condition: str, *, wait: str = "150s"
+) -> None:
+    """``kubectl wait --for=<condition>`` on ``target``; the test fails if it is not met within ``wait``."""
+    await kubectl.run("wait", "-n", namespace, target, f"--for={condition}", f"--timeout={wait}", limit=180)
+
+
 async def host_object(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     result = await kubectl.run("get", "bmh", "-n", namespace, name, "-o", "json")
     obj: dict[str, Any] = json.loads(result.stdout)

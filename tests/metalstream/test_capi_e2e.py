@@ -25,31 +25,22 @@ from tests.metalstream.capi_crds import install_capi_crds
 from tests.metalstream.fleet import unique_mac
 from tests.metalstream.kube_plane import (
     control_plane,
+    get_json,
     host_manifests,
     new_namespace,
     plane_config,
+    wait_for,
     wait_state,
 )
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(420, func_only=True)]
 
-WAIT: Final = "150s"
 PAUSED: Final = "baremetalhost.metal3.io/paused"
 PAUSED_PATH: Final = "{.metadata.annotations.baremetalhost\\.metal3\\.io/paused}"
 
 
 def _apply(docs: list[dict[str, Any]]) -> str:
     return "\n---\n".join(json.dumps(d) for d in docs)
-
-
-async def _get(kubectl: Kubectl, namespace: str, *what: str) -> dict[str, Any]:
-    result = await kubectl.run("get", "-n", namespace, *what, "-o", "json")
-    obj: dict[str, Any] = json.loads(result.stdout)
-    return obj
-
-
-async def _wait(kubectl: Kubectl, namespace: str, target: str, condition: str) -> None:
-    await kubectl.run("wait", "-n", namespace, target, f"--for={condition}", f"--timeout={WAIT}", limit=180)
 
 
 def _metal3machine(namespace: str, owner_uid: str) -> dict[str, Any]:
@@ -114,16 +105,18 @@ async def test_a_cluster_api_machine_gives_its_bootstrap_data_and_its_clusters_p
             "spec": {"clusterName": "c1", "bootstrap": {"configRef": {"name": "c1-md-0-xyz"}}},
         }
         await kubectl.run("apply", "-f", "-", stdin=_apply([cluster, machine]))
-        uid = (await _get(kubectl, namespace, "machines.cluster.x-k8s.io", "c1-md-0-xyz"))["metadata"]["uid"]
+        uid = (await get_json(kubectl, namespace, "machines.cluster.x-k8s.io", "c1-md-0-xyz"))["metadata"][
+            "uid"
+        ]
         await kubectl.run("apply", "-f", "-", stdin=_apply([_metal3machine(namespace, uid)]))
         await wait_state(kubectl, namespace, "node-c", "available")
-        await _wait(
+        await wait_for(
             kubectl,
             namespace,
             "m3m/c1-md-0-abcde",
             "jsonpath={.status.conditions[?(@.type=='AssociateBareMetalHost')].reason}=WaitingForBootstrapData",
         )
-        host = await _get(kubectl, namespace, "bmh", "node-c")
+        host = await get_json(kubectl, namespace, "bmh", "node-c")
         assert "consumerRef" not in host["spec"], "no host is taken before there is bootstrap data"
 
         bootstrap = {
@@ -144,30 +137,30 @@ async def test_a_cluster_api_machine_gives_its_bootstrap_data_and_its_clusters_p
             "-p",
             json.dumps({"spec": {"bootstrap": {"dataSecretName": "c1-md-0-xyz-bootstrap"}}}),
         )
-        await _wait(kubectl, namespace, "bmh/node-c", "jsonpath={.spec.consumerRef.name}=c1-md-0-abcde")
+        await wait_for(kubectl, namespace, "bmh/node-c", "jsonpath={.spec.consumerRef.name}=c1-md-0-abcde")
         await wait_state(kubectl, namespace, "node-c", "provisioned")
-        await _wait(kubectl, namespace, "m3m/c1-md-0-abcde", "jsonpath={.status.ready}=true")
-        host = await _get(kubectl, namespace, "bmh", "node-c")
+        await wait_for(kubectl, namespace, "m3m/c1-md-0-abcde", "jsonpath={.status.ready}=true")
+        host = await get_json(kubectl, namespace, "bmh", "node-c")
         assert host["spec"]["userData"]["name"] == "c1-md-0-xyz-bootstrap"
-        m3m = await _get(kubectl, namespace, "m3m", "c1-md-0-abcde")
+        m3m = await get_json(kubectl, namespace, "m3m", "c1-md-0-abcde")
         assert m3m["spec"]["providerID"] == f"metal3://{namespace}/node-c/c1-md-0-abcde"
 
         patch = ["patch", "-n", namespace, "clusters.cluster.x-k8s.io", "c1", "--type=merge", "-p"]
         await kubectl.run(*patch, json.dumps({"spec": {"paused": True}}))
-        await _wait(kubectl, namespace, "bmh/node-c", f"jsonpath={PAUSED_PATH}=metal3.io/capm3")
-        await _wait(
+        await wait_for(kubectl, namespace, "bmh/node-c", f"jsonpath={PAUSED_PATH}=metal3.io/capm3")
+        await wait_for(
             kubectl,
             namespace,
             "m3m/c1-md-0-abcde",
             "jsonpath={.status.conditions[?(@.type=='Paused')].status}=True",
         )
         await kubectl.run(*patch, json.dumps({"spec": {"paused": False}}))
-        await _wait(
+        await wait_for(
             kubectl,
             namespace,
             "m3m/c1-md-0-abcde",
             "jsonpath={.status.conditions[?(@.type=='Paused')].status}=False",
         )
-        host = await _get(kubectl, namespace, "bmh", "node-c")
+        host = await get_json(kubectl, namespace, "bmh", "node-c")
         assert PAUSED not in (host["metadata"].get("annotations") or {})
         assert host["status"]["provisioning"]["state"] == "provisioned"

@@ -19,11 +19,10 @@ from metalstream.devstack.kube import KubeApiServer
 from metalstream.devstack.nats import NatsServer
 from tests.kube import Kubectl
 from tests.metalstream.capi_crds import install_capi_ipam_crds
-from tests.metalstream.kube_plane import control_plane, new_namespace, plane_config
+from tests.metalstream.kube_plane import control_plane, get_json, new_namespace, plane_config, wait_for
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(300, func_only=True)]
 
-WAIT: Final = "120s"
 CLAIMS: Final = "ipaddressclaims.ipam.cluster.x-k8s.io"
 ADDRESSES: Final = "ipaddresses.ipam.cluster.x-k8s.io"
 
@@ -41,16 +40,6 @@ def _claim(
         "metadata": {"name": name, "namespace": namespace, "labels": {"role": "node"}},
         "spec": {"poolRef": {"apiGroup": group, "kind": kind, "name": "nodes"}},
     }
-
-
-async def _get(kubectl: Kubectl, namespace: str, *what: str) -> dict[str, Any]:
-    result = await kubectl.run("get", "-n", namespace, *what, "-o", "json")
-    obj: dict[str, Any] = json.loads(result.stdout)
-    return obj
-
-
-async def _wait(kubectl: Kubectl, namespace: str, target: str, condition: str) -> None:
-    await kubectl.run("wait", "-n", namespace, target, f"--for={condition}", f"--timeout={WAIT}", limit=150)
 
 
 async def test_ipaddressclaims_get_addresses_from_a_metal3_pool_next_to_ipclaims(
@@ -80,12 +69,12 @@ async def test_ipaddressclaims_get_addresses_from_a_metal3_pool_next_to_ipclaims
         control_plane(plane_config(nats, ironic, kube_apiserver)),
     ):
         await kubectl.run("apply", "-f", "-", stdin=_docs(pool, ipclaim, _claim(namespace, "capi-a")))
-        await _wait(kubectl, namespace, f"{CLAIMS}/capi-a", "jsonpath={.status.addressRef.name}")
-        claim = await _get(kubectl, namespace, CLAIMS, "capi-a")
+        await wait_for(kubectl, namespace, f"{CLAIMS}/capi-a", "jsonpath={.status.addressRef.name}")
+        claim = await get_json(kubectl, namespace, CLAIMS, "capi-a")
         assert "ipam.metal3.io/ipaddressclaim" in claim["metadata"]["finalizers"]
         ready = {c["type"]: c for c in claim["status"]["conditions"]}["Ready"]
         assert ready["status"] == "True"
-        address = await _get(kubectl, namespace, ADDRESSES, claim["status"]["addressRef"]["name"])
+        address = await get_json(kubectl, namespace, ADDRESSES, claim["status"]["addressRef"]["name"])
         assert address["spec"]["poolRef"] == {"apiGroup": "ipam.metal3.io", "kind": "IPPool", "name": "nodes"}
         assert address["spec"]["claimRef"] == {"name": "capi-a"}
         assert (address["spec"]["prefix"], address["spec"]["gateway"]) == (24, "192.168.60.1")
@@ -94,9 +83,9 @@ async def test_ipaddressclaims_get_addresses_from_a_metal3_pool_next_to_ipclaims
         assert owners == {("IPPool", "nodes"), ("IPAddressClaim", "capi-a")}
         assert address["metadata"]["name"] == "nodes-" + address["spec"]["address"].replace(".", "-")
 
-        await _wait(kubectl, namespace, "ipclaim/metal3-claim", "jsonpath={.status.address.name}")
-        metal3 = await _get(kubectl, namespace, "ipclaim", "metal3-claim")
-        metal3_address = await _get(
+        await wait_for(kubectl, namespace, "ipclaim/metal3-claim", "jsonpath={.status.address.name}")
+        metal3 = await get_json(kubectl, namespace, "ipclaim", "metal3-claim")
+        metal3_address = await get_json(
             kubectl, namespace, "ipaddresses.ipam.metal3.io", metal3["status"]["address"]["name"]
         )
         assert metal3_address["spec"]["address"] != address["spec"]["address"]
@@ -105,28 +94,28 @@ async def test_ipaddressclaims_get_addresses_from_a_metal3_pool_next_to_ipclaims
         await kubectl.run(
             "apply", "-f", "-", stdin=_docs(_claim(namespace, "capi-b"), _claim(namespace, "capi-c"))
         )
-        await _wait(kubectl, namespace, f"{CLAIMS}/capi-b", "jsonpath={.status.addressRef.name}")
-        await _wait(
+        await wait_for(kubectl, namespace, f"{CLAIMS}/capi-b", "jsonpath={.status.addressRef.name}")
+        await wait_for(
             kubectl,
             namespace,
             f"{CLAIMS}/capi-c",
             "jsonpath={.status.conditions[?(@.type=='Ready')].reason}=AllocationFailed",
         )
-        waiting = await _get(kubectl, namespace, CLAIMS, "capi-c")
+        waiting = await get_json(kubectl, namespace, CLAIMS, "capi-c")
         message = {c["type"]: c for c in waiting["status"]["conditions"]}["Ready"]["message"]
         assert message == "Exhausted IP Pools"
 
         # An IPClaim may not take an IPAddressClaim's address by using its name.
         twin = {**ipclaim, "metadata": {"name": "capi-a", "namespace": namespace}}
         await kubectl.run("apply", "-f", "-", stdin=_docs(twin))
-        await _wait(kubectl, namespace, "ipclaim/capi-a", "jsonpath={.status.errorMessage}")
-        refused = (await _get(kubectl, namespace, "ipclaim", "capi-a"))["status"]["errorMessage"]
+        await wait_for(kubectl, namespace, "ipclaim/capi-a", "jsonpath={.status.errorMessage}")
+        refused = (await get_json(kubectl, namespace, "ipclaim", "capi-a"))["status"]["errorMessage"]
         assert "held by a IPAddressClaim" in refused
-        assert (await _get(kubectl, namespace, CLAIMS, "capi-a"))["status"]["addressRef"] == claim["status"][
-            "addressRef"
-        ]
+        assert (await get_json(kubectl, namespace, CLAIMS, "capi-a"))["status"]["addressRef"] == claim[
+            "status"
+        ]["addressRef"]
         await kubectl.run("delete", "-n", namespace, "ipclaim/capi-a", "--timeout=60s", limit=90)
-        await _get(kubectl, namespace, ADDRESSES, claim["status"]["addressRef"]["name"])  # still there
+        await get_json(kubectl, namespace, ADDRESSES, claim["status"]["addressRef"]["name"])  # still there
 
         # Another provider's claim is left alone.
         await kubectl.run(
@@ -138,11 +127,11 @@ async def test_ipaddressclaims_get_addresses_from_a_metal3_pool_next_to_ipclaims
 
         # Deleting a claim deletes its address and gives it to the claim that waited.
         await kubectl.run("delete", "-n", namespace, f"{CLAIMS}/capi-a", "--timeout=60s", limit=90)
-        await _wait(kubectl, namespace, f"{CLAIMS}/capi-c", "jsonpath={.status.addressRef.name}")
-        reused = await _get(kubectl, namespace, CLAIMS, "capi-c")
+        await wait_for(kubectl, namespace, f"{CLAIMS}/capi-c", "jsonpath={.status.addressRef.name}")
+        reused = await get_json(kubectl, namespace, CLAIMS, "capi-c")
         assert reused["status"]["addressRef"] == claim["status"]["addressRef"]
-        indexes = (await _get(kubectl, namespace, "ippool", "nodes"))["status"]["indexes"]
+        indexes = (await get_json(kubectl, namespace, "ippool", "nodes"))["status"]["indexes"]
         assert set(indexes) == {"metal3-claim", "capi-b", "capi-c"}
-        other = await _get(kubectl, namespace, CLAIMS, "other")
+        other = await get_json(kubectl, namespace, CLAIMS, "other")
         assert "finalizers" not in other["metadata"]
         assert "status" not in other

@@ -24,7 +24,7 @@ from metalstream.devstack.kube import KubeApiServer
 from metalstream.devstack.nats import NatsServer
 from tests.kube import Kubectl
 from tests.metalstream.fleet import unique_mac
-from tests.metalstream.kube_plane import control_plane, new_namespace, plane_config
+from tests.metalstream.kube_plane import control_plane, get_json, new_namespace, plane_config, wait_for
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(420, func_only=True)]
 
@@ -168,7 +168,7 @@ def _remediation(namespace: str, name: str) -> dict[str, Any]:
 
 
 async def _reasons(kubectl: Kubectl, namespace: str, kind: str, name: str) -> set[str]:
-    events = (await _get(kubectl, namespace, "events"))["items"]
+    events = (await get_json(kubectl, namespace, "events"))["items"]
     return {
         e["reason"]
         for e in events
@@ -178,16 +178,6 @@ async def _reasons(kubectl: Kubectl, namespace: str, kind: str, name: str) -> se
 
 def _yaml(docs: list[dict[str, Any]]) -> str:
     return "\n---\n".join(json.dumps(d) for d in docs)
-
-
-async def _get(kubectl: Kubectl, namespace: str, *what: str) -> dict[str, Any]:
-    result = await kubectl.run("get", "-n", namespace, *what, "-o", "json")
-    obj: dict[str, Any] = json.loads(result.stdout)
-    return obj
-
-
-async def _wait(kubectl: Kubectl, namespace: str, target: str, condition: str) -> None:
-    await kubectl.run("wait", "-n", namespace, target, f"--for={condition}", f"--timeout={WAIT}", limit=180)
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], what: str, limit: float = 150) -> None:
@@ -214,21 +204,23 @@ async def test_a_metal3machine_gets_a_host_its_data_and_gives_both_back(
         control_plane(plane_config(nats, ironic, kube_apiserver)),
     ):
         await kubectl.run("apply", "-f", "-", stdin=_yaml(_host(namespace, "node-a", role="worker")))
-        await _wait(kubectl, namespace, "bmh/node-a", "jsonpath={.status.provisioning.state}=available")
+        await wait_for(kubectl, namespace, "bmh/node-a", "jsonpath={.status.provisioning.state}=available")
         await kubectl.run("apply", "-f", "-", stdin=_yaml([_cluster(namespace)]))
         await kubectl.run("apply", "-f", "-", stdin=_yaml(_capm3(namespace, ["worker-0"], role="worker")))
-        await _wait(kubectl, namespace, "m3c/e2e", "jsonpath={.status.initialization.provisioned}=true")
+        await wait_for(kubectl, namespace, "m3c/e2e", "jsonpath={.status.initialization.provisioned}=true")
 
-        await _wait(kubectl, namespace, "bmh/node-a", "jsonpath={.spec.consumerRef.name}=worker-0")
-        await _wait(kubectl, namespace, "bmh/node-a", "jsonpath={.status.provisioning.state}=provisioned")
-        await _wait(kubectl, namespace, "m3m/worker-0", "jsonpath={.status.initialization.provisioned}=true")
-        machine = await _get(kubectl, namespace, "m3m", "worker-0")
+        await wait_for(kubectl, namespace, "bmh/node-a", "jsonpath={.spec.consumerRef.name}=worker-0")
+        await wait_for(kubectl, namespace, "bmh/node-a", "jsonpath={.status.provisioning.state}=provisioned")
+        await wait_for(
+            kubectl, namespace, "m3m/worker-0", "jsonpath={.status.initialization.provisioned}=true"
+        )
+        machine = await get_json(kubectl, namespace, "m3m", "worker-0")
         assert machine["spec"]["providerID"] == f"metal3://{namespace}/node-a/worker-0"
         assert machine["metadata"]["annotations"]["metal3.io/BareMetalHost"] == f"{namespace}/node-a"
         assert {"type": "InternalIP", "address": "172.22.0.9"} in machine["status"]["addresses"]
         assert machine["status"]["renderedData"]["name"] == "workers-0"
 
-        host = await _get(kubectl, namespace, "bmh", "node-a")
+        host = await get_json(kubectl, namespace, "bmh", "node-a")
         assert host["spec"]["consumerRef"]["kind"] == "Metal3Machine"
         assert host["spec"]["image"]["url"] == IMAGE
         assert host["spec"]["userData"]["name"] == "worker-user-data"
@@ -236,19 +228,19 @@ async def test_a_metal3machine_gets_a_host_its_data_and_gives_both_back(
         assert host["spec"]["networkData"]["name"] == "worker-0-networkdata"
         assert host["spec"]["automatedCleaningMode"] == "disabled"
 
-        addresses = (await _get(kubectl, namespace, "ipaddresses.ipam.metal3.io"))["items"]
+        addresses = (await get_json(kubectl, namespace, "ipaddresses.ipam.metal3.io"))["items"]
         assert [a["spec"]["address"] for a in addresses] == ["192.168.50.10"]
         meta = yaml.safe_load(
-            _secret_text(await _get(kubectl, namespace, "secret", "worker-0-metadata"), "metaData")
+            _secret_text(await get_json(kubectl, namespace, "secret", "worker-0-metadata"), "metaData")
         )
         assert meta["address"] == "192.168.50.10"
         assert meta["index"] == "node-0"
         network = yaml.safe_load(
-            _secret_text(await _get(kubectl, namespace, "secret", "worker-0-networkdata"), "networkData")
+            _secret_text(await get_json(kubectl, namespace, "secret", "worker-0-networkdata"), "networkData")
         )
         assert network["networks"][0]["ip_address"] == "192.168.50.10"
         assert network["links"][0]["ethernet_mac_address"] == host["spec"]["bootMACAddress"]
-        template = await _get(kubectl, namespace, "m3dt", "workers")
+        template = await get_json(kubectl, namespace, "m3dt", "workers")
         assert template["status"]["indexes"] == [{"name": "worker-0", "index": 0}]
 
         await kubectl.run("apply", "-f", "-", stdin=_yaml([_remediation(namespace, "worker-0")]))
@@ -259,27 +251,27 @@ async def test_a_metal3machine_gets_a_host_its_data_and_gives_both_back(
         await _eventually(remediated, "the remediation rebooted the host")
         reasons = await _reasons(kubectl, namespace, "Metal3Remediation", "worker-0")
         assert {"RebootStarted", "PoweredOff", "Remediated"} <= reasons
-        remediation = await _get(kubectl, namespace, "m3r", "worker-0")
+        remediation = await get_json(kubectl, namespace, "m3r", "worker-0")
         assert remediation["status"]["phase"] == "Waiting"
         assert remediation["status"]["retryCount"] == 0
         assert remediation["status"]["lastRemediated"]
-        host = await _get(kubectl, namespace, "bmh", "node-a")
+        host = await get_json(kubectl, namespace, "bmh", "node-a")
         assert not [a for a in host["metadata"].get("annotations") or {} if a.startswith("reboot.metal3.io")]
-        await _wait(kubectl, namespace, "bmh/node-a", "jsonpath={.status.poweredOn}=true")
+        await wait_for(kubectl, namespace, "bmh/node-a", "jsonpath={.status.poweredOn}=true")
         await kubectl.run("delete", "m3r", "-n", namespace, "worker-0", f"--timeout={WAIT}")
 
         await kubectl.run("delete", "m3m", "-n", namespace, "worker-0", "--wait=false")
-        await _wait(kubectl, namespace, "m3m/worker-0", "delete")
+        await wait_for(kubectl, namespace, "m3m/worker-0", "delete")
         await kubectl.run("delete", "m3c", "-n", namespace, "e2e", f"--timeout={WAIT}")
-        host = await _get(kubectl, namespace, "bmh", "node-a")
+        host = await get_json(kubectl, namespace, "bmh", "node-a")
         assert host["status"]["provisioning"]["state"] == "available"
         assert "consumerRef" not in host["spec"]
         assert "image" not in host["spec"]
         for kind in ("m3d", "m3dc", "ipclaims", "ipaddresses.ipam.metal3.io"):
-            assert (await _get(kubectl, namespace, kind))["items"] == [], kind
+            assert (await get_json(kubectl, namespace, kind))["items"] == [], kind
 
         async def index_released() -> bool:
-            template = await _get(kubectl, namespace, "m3dt", "workers")
+            template = await get_json(kubectl, namespace, "m3dt", "workers")
             return not template["status"].get("indexes")
 
         await _eventually(index_released, "the template's index released")
@@ -297,16 +289,18 @@ async def test_machines_racing_for_fewer_hosts_never_share_one(
         docs = [d for name in hosts for d in _host(namespace, name, role="racer")]
         await kubectl.run("apply", "-f", "-", stdin=_yaml(docs))
         for name in hosts:
-            await _wait(kubectl, namespace, f"bmh/{name}", "jsonpath={.status.provisioning.state}=available")
+            await wait_for(
+                kubectl, namespace, f"bmh/{name}", "jsonpath={.status.provisioning.state}=available"
+            )
         machines = [f"racer-{i}" for i in range(4)]
         await kubectl.run("apply", "-f", "-", stdin=_yaml(_capm3(namespace, machines, role="racer")))
 
         async def both_consumed() -> bool:
-            items = (await _get(kubectl, namespace, "bmh"))["items"]
+            items = (await get_json(kubectl, namespace, "bmh"))["items"]
             return all((h["spec"].get("consumerRef") or {}).get("name") for h in items)
 
         await _eventually(both_consumed, "both hosts consumed")
-        items = (await _get(kubectl, namespace, "m3m"))["items"]
+        items = (await get_json(kubectl, namespace, "m3m"))["items"]
         claimed = [
             m["metadata"]["annotations"]["metal3.io/BareMetalHost"]
             for m in items
@@ -315,7 +309,7 @@ async def test_machines_racing_for_fewer_hosts_never_share_one(
         assert sorted(claimed) == sorted(f"{namespace}/{h}" for h in hosts)
         consumers = {
             h["metadata"]["name"]: h["spec"]["consumerRef"]["name"]
-            for h in (await _get(kubectl, namespace, "bmh"))["items"]
+            for h in (await get_json(kubectl, namespace, "bmh"))["items"]
         }
         owners = {
             m["metadata"]["annotations"]["metal3.io/BareMetalHost"].split("/")[1]: m["metadata"]["name"]
